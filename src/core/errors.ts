@@ -95,14 +95,16 @@ export function codeForSocksReply(reply: number): ErrorCode {
   return table[reply] ?? 'GENERAL';
 }
 
-/** HTTP proxy status for an error code (RFC 9110: 403 policy, 502 bad gateway, 504 timeout). */
+/**
+ * HTTP proxy status for an error the outbound reported (RFC 9110: 403 policy, 502 bad gateway,
+ * 504 timeout). AUTH_FAILED here means the tunnel or upstream refused *us*, which is a gateway
+ * failure (502); the app's own missing/wrong proxy credentials are answered 407 by the handler.
+ */
 export function httpStatusFor(code: ErrorCode): number {
   switch (code) {
     case 'BAD_ADDRESS':
     case 'BAD_REQUEST':
       return 400;
-    case 'AUTH_FAILED':
-      return 407;
     case 'EGRESS_DENIED':
       return 403;
     case 'DIAL_TIMEOUT':

@@ -17,17 +17,22 @@ export interface RelayResult {
   down: number;
 }
 
+/** After both directions ended, how long queued bytes may take to flush before we give up. */
+const FLUSH_LIMIT_MS = 30_000;
+
 /**
  * Pipes `app` ⇄ `target` with backpressure and half-close: when one side ends its
- * writing, the other side's writable is ended too, and the relay finishes when both
- * directions are done or either side errors/closes (then both are destroyed).
+ * writing, the other side's writable is ended too (after its queued bytes), and the relay
+ * finishes once both directions have flushed, or as soon as either side errors or is reset
+ * (then both are destroyed).
  */
 export function relay(app: Duplex, target: Duplex, options: RelayOptions = {}): Promise<RelayResult> {
   return new Promise((resolve) => {
     const result: RelayResult = { up: 0, down: 0 };
     let finished = false;
-    let endedDirections = 0;
+    let flushedDirections = 0;
     let idleTimer: NodeJS.Timeout | undefined;
+    let flushTimer: NodeJS.Timeout | undefined;
     const idleMs = options.idleTimeoutMs ?? 0;
 
     const touch = () => {
@@ -42,6 +47,7 @@ export function relay(app: Duplex, target: Duplex, options: RelayOptions = {}): 
       if (finished) return;
       finished = true;
       if (idleTimer) clearTimeout(idleTimer);
+      if (flushTimer) clearTimeout(flushTimer);
       app.off('data', onAppData);
       target.off('data', onTargetData);
       app.destroy();
@@ -66,10 +72,23 @@ export function relay(app: Duplex, target: Duplex, options: RelayOptions = {}): 
       options.onDown?.(n);
     });
 
+    const directionFlushed = () => {
+      flushedDirections += 1;
+      if (flushedDirections === 2) finish();
+    };
+    // A direction is done when the reading side ended AND everything we wrote to the other
+    // side has been flushed ('finish'); destroying earlier would drop queued bytes.
     const onEnd = (to: Duplex) => () => {
-      endedDirections += 1;
-      if (!to.writableEnded && !to.destroyed) to.end();
-      if (endedDirections === 2) finish();
+      if (to.writableFinished || to.destroyed) {
+        directionFlushed();
+        return;
+      }
+      to.once('finish', directionFlushed);
+      if (!to.writableEnded) to.end();
+      if (app.readableEnded && target.readableEnded && !flushTimer) {
+        flushTimer = setTimeout(finish, FLUSH_LIMIT_MS);
+        flushTimer.unref();
+      }
     };
 
     app.on('data', onAppData);
@@ -78,10 +97,9 @@ export function relay(app: Duplex, target: Duplex, options: RelayOptions = {}): 
     target.once('end', onEnd(app));
     for (const side of [app, target]) {
       side.once('error', finish);
+      // Closed without ending its readable first means a reset: tear everything down.
       side.once('close', () => {
-        // A side closed without ending its readable first (reset): tear down.
         if (!side.readableEnded) finish();
-        else if (endedDirections === 2) finish();
       });
     }
   });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { defineClient } from './client.js';
 import { defineConnect } from './connect.js';
 import { defineServer } from './server.js';
 
@@ -6,4 +7,5 @@ import { defineServer } from './server.js';
 export function defineCommands(program: Command): void {
   defineServer(program);
   defineConnect(program);
+  defineClient(program);
 }

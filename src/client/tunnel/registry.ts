@@ -8,9 +8,28 @@ export type TunnelFactory = (url: URL, options: TunnelOptions) => Tunnel;
  * Adding a transport is adding one line here.
  */
 const loaders: Record<string, () => Promise<TunnelFactory>> = {
-  'ws:': async () => (await import('./ws.js')).createWsTunnel,
-  'wss:': async () => (await import('./ws.js')).createWsTunnel,
+  'ws:': loadWsFactory,
+  'wss:': loadWsFactory,
+  'grpc:': async () => (await import('./grpc.js')).createGrpcTunnel,
+  'grpcs:': async () => (await import('./grpc.js')).createGrpcTunnel,
+  'vless:': loadV2rayFactory,
+  'vmess:': loadV2rayFactory,
+  'ss:': loadV2rayFactory,
 };
+
+/** seamoon servers get the multiplexed fast path; `compat` keeps the original per-connection routes. */
+async function loadWsFactory(): Promise<TunnelFactory> {
+  const [{ createWsTunnel }, { createWsMuxTunnel }] = await Promise.all([
+    import('./ws.js'),
+    import('./ws-mux.js'),
+  ]);
+  return (url, options) => (options.compat ? createWsTunnel(url, options) : createWsMuxTunnel(url, options));
+}
+
+/** v2ray-family share links (VLESS, VMess, Shadowsocks) to any compatible server. */
+async function loadV2rayFactory(): Promise<TunnelFactory> {
+  return (await import('./v2ray.js')).createV2rayTunnel;
+}
 
 export function supportedTunnelSchemes(): string[] {
   return Object.keys(loaders).map((scheme) => scheme.slice(0, -1));

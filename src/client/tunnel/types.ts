@@ -32,4 +32,6 @@ export interface TunnelOptions {
   compat?: boolean;
   /** Route streams through the server's Tor (SM-ONION). */
   onion?: boolean;
+  /** Fast path: multiplexed connections kept open and ready (default 2). */
+  warm?: number;
 }
