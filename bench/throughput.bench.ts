@@ -11,7 +11,7 @@
  * across the paths. Run with `npm run bench -- throughput`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -146,7 +146,13 @@ function seamoon(args: string[]): BenchProcess {
 type Memory = ReturnType<typeof memoryOf>;
 
 /** V8 flags deploy/entrypoint.sh gives the server in a container (64 MiB limit). */
-const CONTAINER_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1'];
+const CONTAINER_NODE_FLAGS = (
+  readFileSync(join(ROOT, 'deploy/entrypoint.sh'), 'utf8').match(
+    /NODE_FLAGS="\$\{SEAMOON_NODE_FLAGS:-([^}]*)\}"/,
+  )?.[1] ?? '--max-old-space-size=32 --max-semi-space-size=1'
+)
+  .split(/\s+/)
+  .filter(Boolean);
 
 async function startSeamoonServer(
   nodeFlags: string[] = [],

@@ -1,6 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { isIP, type NetConnectOpts, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatTarget, type Target } from '../core/address.js';
 import { SeamoonError, toSeamoonError } from '../core/errors.js';
@@ -28,6 +28,29 @@ export interface DirectOutboundOptions {
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 const DEFAULT_UDP_IDLE_MS = 120_000;
 
+/**
+ * Target sockets read into (the front of) one shared buffer and hand on an exact-size copy. Node's own reads
+ * allocate a fresh block per read, and pause() on such a socket does not stop reading: one more
+ * block arrives before it does. With a read buffer of its own, pause() stops the socket at
+ * once, so a stream whose tunnel is congested holds no extra target data. Sharing is safe
+ * because the callback copies synchronously.
+ *
+ * A stream whose tunnel is congested still holds its latest read, so the read size shrinks as
+ * targets multiply: all of them together hold about TARGET_READ_BUDGET (a few hundred streams
+ * at full speed otherwise take a 64 MiB container over its limit), while a handful of streams
+ * keep 64 KiB reads and their throughput.
+ */
+const MAX_TARGET_READ = 64 * 1024;
+const MIN_TARGET_READ = 16 * 1024;
+const TARGET_READ_BUDGET = 2 * 1024 * 1024;
+const TARGET_READ_BUFFER = Buffer.allocUnsafe(MAX_TARGET_READ);
+let openTargetSockets = 0;
+
+function targetReadBuffer(): Buffer {
+  const share = Math.floor(TARGET_READ_BUDGET / Math.max(1, openTargetSockets) / 1024) * 1024;
+  return TARGET_READ_BUFFER.subarray(0, Math.min(MAX_TARGET_READ, Math.max(MIN_TARGET_READ, share)));
+}
+
 /** Every address of a host; IP literals in odd forms (127.1, 2130706433, 0x7f.1) are normalised by getaddrinfo. */
 export async function systemResolve(host: string): Promise<string[]> {
   if (isIP(host)) return [host];
@@ -50,7 +73,22 @@ function connectOnce(address: string, port: number, signal: AbortSignal): Promis
       reject(abortError(signal));
       return;
     }
-    const socket = netConnect({ host: address, port });
+    // Node passes stream options on to the socket; its type declarations just do not list them.
+    const options: NetConnectOpts & { readableHighWaterMark: number } = {
+      host: address,
+      port,
+      // Without this, a paused socket still reads up to its high-water mark in the background.
+      readableHighWaterMark: 0,
+      onread: {
+        buffer: targetReadBuffer,
+        callback: (bytes, buffer) => socket.push(Buffer.from(buffer.subarray(0, bytes))),
+      },
+    };
+    const socket = netConnect(options);
+    openTargetSockets += 1;
+    socket.once('close', () => {
+      openTargetSockets -= 1;
+    });
     const cleanup = () => {
       socket.off('connect', onConnect);
       socket.off('error', onError);

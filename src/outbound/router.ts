@@ -4,7 +4,7 @@ import { SeamoonError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { type CascadeOptions, createCascadeOutbound } from './cascade.js';
 import { createTorOutbound, isOnionHost } from './tor.js';
-import type { DialOptions, Outbound, UdpSession } from './types.js';
+import type { DialOptions, Outbound, UdpOptions, UdpSession } from './types.js';
 
 export interface RouterOptions {
   /** Where ordinary traffic goes when there is no cascade (the egress-guarded direct outbound). */
@@ -44,8 +44,7 @@ export function createRouterOutbound(options: RouterOptions): Outbound {
     },
   };
   const openUdp = plain.openUdp?.bind(plain);
-  if (openUdp)
-    router.openUdp = (udpOptions?: { signal?: AbortSignal }): Promise<UdpSession> => openUdp(udpOptions);
+  if (openUdp) router.openUdp = (udpOptions?: UdpOptions): Promise<UdpSession> => openUdp(udpOptions);
   return router;
 }
 
@@ -53,7 +52,9 @@ export interface ServerOutboundConfig {
   /** Tor's SOCKS port; undefined = no Tor. */
   torSocks?: Target;
   /** Next hop; undefined = no cascade. */
-  cascade?: CascadeOptions;
+  cascade?: Omit<CascadeOptions, 'hopId'>;
+  /** This server's id in cascade hop lists. */
+  hopId?: string;
 }
 
 export interface ServerOutbound {
@@ -70,7 +71,9 @@ export async function createServerOutbound(
   log?: Logger,
 ): Promise<ServerOutbound> {
   const tor = config.torSocks ? createTorOutbound({ socks: config.torSocks }) : undefined;
-  const cascade = config.cascade ? await createCascadeOutbound(config.cascade) : undefined;
+  const cascade = config.cascade
+    ? await createCascadeOutbound({ ...config.cascade, hopId: config.hopId })
+    : undefined;
   const parts = [cascade ? `cascade via ${cascade.displayUrl}` : 'direct'];
   if (tor) parts.push(`onion via ${tor.name}`);
   const describe = parts.join(', ');

@@ -13,6 +13,14 @@ export interface DialOptions {
   firstBytes?: Buffer;
   /** Route through Tor (SM-ONION); outbounds without Tor reject with UNSUPPORTED_COMMAND. */
   onion?: boolean;
+  /** Ids of the cascade servers the stream already passed (SM-HOPS); a cascade adds its own. */
+  hops?: readonly string[];
+}
+
+export interface UdpOptions {
+  signal?: AbortSignal;
+  /** As DialOptions.hops. */
+  hops?: readonly string[];
 }
 
 /** A datagram path to many targets (SOCKS5 UDP ASSOCIATE, VLESS/VMess UDP). */
@@ -32,5 +40,5 @@ export interface Outbound {
   readonly name: string;
   dial(target: Target, options?: DialOptions): Promise<Duplex>;
   /** Absent when the outbound cannot carry UDP. */
-  openUdp?(options?: { signal?: AbortSignal }): Promise<UdpSession>;
+  openUdp?(options?: UdpOptions): Promise<UdpSession>;
 }

@@ -10,8 +10,9 @@ import type { Duplex } from 'node:stream';
 import { formatTarget, parseTarget, type Target } from '../core/address.js';
 import { httpStatusFor, SeamoonError, toSeamoonError } from '../core/errors.js';
 import { relay } from '../core/relay.js';
+import { dialForClient } from './dial.js';
 import { StreamReader } from './stream-reader.js';
-import { abortOnClose, endWith, secretEquals } from './stream-util.js';
+import { endWith, secretEquals } from './stream-util.js';
 import type { ProxyHandler, ProxyHandlerContext } from './types.js';
 
 /**
@@ -194,23 +195,17 @@ async function forwardRequest(
   }
   const { target, path, authority } = destination;
 
-  const abort = abortOnClose(req.socket);
-  let upstream: Duplex;
+  let dialed: Duplex | undefined;
   try {
-    upstream = await ctx.outbound.dial(target, {
-      timeoutMs: ctx.timeouts.dialMs,
-      onion: ctx.onion,
-      signal: abort.signal,
-    });
+    dialed = await dialForClient(req.socket, target, ctx);
   } catch (err) {
     const error = toSeamoonError(err);
     ctx.log.debug({ target: formatTarget(target), code: error.code }, 'HTTP proxy dial failed');
     if (!res.destroyed) fail(httpStatusFor(error.code));
     return;
-  } finally {
-    abort.dispose();
   }
-  upstream.on('error', () => {});
+  if (!dialed) return;
+  const upstream = dialed;
   open.add(upstream);
   upstream.once('close', () => open.delete(upstream));
   if (res.destroyed) {
@@ -311,26 +306,14 @@ async function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: P
 }
 
 async function dialFor(socket: Duplex, target: Target, ctx: ProxyHandlerContext, firstBytes?: Buffer) {
-  const abort = abortOnClose(socket);
   try {
-    const upstream = await ctx.outbound.dial(target, {
-      timeoutMs: ctx.timeouts.dialMs,
-      onion: ctx.onion,
-      signal: abort.signal,
-      firstBytes: firstBytes && firstBytes.length > 0 ? firstBytes : undefined,
-    });
-    upstream.on('error', () => {});
-    if (socket.destroyed) {
-      upstream.destroy();
-      throw new SeamoonError('CLOSED', 'client left during the dial');
-    }
+    const upstream = await dialForClient(socket, target, ctx, firstBytes);
+    if (!upstream) throw new SeamoonError('CLOSED', 'client left during the dial');
     return upstream;
   } catch (err) {
     const error = toSeamoonError(err);
     ctx.log.debug({ target: formatTarget(target), code: error.code }, 'HTTP CONNECT dial failed');
     throw error;
-  } finally {
-    abort.dispose();
   }
 }
 

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { formatTarget, type Target } from '../core/address.js';
 import { type SeamoonError, socksReplyFor, toSeamoonError } from '../core/errors.js';
 import { relay } from '../core/relay.js';
+import { dialForClient } from './dial.js';
 import {
   AddressType,
   addressLength,
@@ -17,7 +18,7 @@ import {
   USERPASS_VERSION,
 } from './socks5-codec.js';
 import { StreamReader } from './stream-reader.js';
-import { abortOnClose, endWith, localAddressOf, secretEquals, whenClosed } from './stream-util.js';
+import { endWith, localAddressOf, secretEquals, whenClosed } from './stream-util.js';
 import type { ProxyHandler, ProxyHandlerContext } from './types.js';
 
 /**
@@ -151,28 +152,17 @@ async function readRequest(client: Duplex, reader: StreamReader): Promise<Parsed
 }
 
 async function connect(client: Duplex, reader: StreamReader, target: Target, ctx: ProxyHandlerContext) {
-  const abort = abortOnClose(client);
-  let upstream: Duplex;
+  let upstream: Duplex | undefined;
   try {
-    upstream = await ctx.outbound.dial(target, {
-      timeoutMs: ctx.timeouts.dialMs,
-      onion: ctx.onion,
-      signal: abort.signal,
-    });
+    upstream = await dialForClient(client, target, ctx);
   } catch (err) {
     const error = toSeamoonError(err);
     logDialFailure(ctx, target, error);
     reader.release();
     endWith(client, encodeReply(socksReplyFor(error.code)));
     return;
-  } finally {
-    abort.dispose();
   }
-  upstream.on('error', () => {});
-  if (client.destroyed) {
-    upstream.destroy();
-    return;
-  }
+  if (!upstream) return;
   client.write(encodeReply(Reply.SUCCEEDED, localAddressOf(upstream)));
   // Bytes the app pipelined after its request go back into the stream for the relay.
   reader.release();
@@ -193,27 +183,15 @@ async function connectOptimistic(
   const firstBytes = await reader.readAvailable(OPTIMISTIC_WAIT_MS);
   reader.release();
   if (firstBytes.length > 0) ctx.counters?.onUp?.(firstBytes.length);
-  const abort = abortOnClose(client);
-  let upstream: Duplex;
+  let upstream: Duplex | undefined;
   try {
-    upstream = await ctx.outbound.dial(target, {
-      timeoutMs: ctx.timeouts.dialMs,
-      onion: ctx.onion,
-      signal: abort.signal,
-      firstBytes: firstBytes.length > 0 ? firstBytes : undefined,
-    });
+    upstream = await dialForClient(client, target, ctx, firstBytes);
   } catch (err) {
     logDialFailure(ctx, target, toSeamoonError(err));
     client.destroy();
     return;
-  } finally {
-    abort.dispose();
   }
-  upstream.on('error', () => {});
-  if (client.destroyed) {
-    upstream.destroy();
-    return;
-  }
+  if (!upstream) return;
   await relay(client, upstream, { ...ctx.counters, idleTimeoutMs: ctx.timeouts.idleMs });
 }
 

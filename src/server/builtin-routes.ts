@@ -1,13 +1,22 @@
 import type { Duplex } from 'node:stream';
 import { parseTarget, type Target } from '../core/address.js';
+import { HOPS_HEADER, parseHops } from '../core/hops.js';
 import type { Logger } from '../core/logger.js';
+import { deferredUdpSession } from '../outbound/deferred-udp.js';
 import type { Outbound } from '../outbound/types.js';
 import { handleAuto } from '../protocol/auto.js';
 import { handleHttpProxy } from '../protocol/http-proxy.js';
 import { handleSocks5 } from '../protocol/socks5.js';
 import { decodeUdpFrame, encodeUdpFrame } from '../protocol/socks5-codec.js';
 import type { ProxyHandler, ProxyHandlerContext, Timeouts, UdpAssociator } from '../protocol/types.js';
-import { type MessageChannel, type Route, RouteTable, type TunnelRequest } from './routes.js';
+import {
+  type MessageChannel,
+  type Route,
+  RouteTable,
+  type StreamRoute,
+  type TunnelRequest,
+} from './routes.js';
+import { relayDatagrams } from './udp-relay.js';
 
 /** What every route of the tunnel server is built from. */
 export interface RouteDeps {
@@ -30,10 +39,40 @@ export type RouteFactory = (deps: RouteDeps) => Route[] | Promise<Route[]>;
  */
 const EXTRA_ROUTE_FACTORIES: RouteFactory[] = [
   // `/mux`: yamux sessions carrying fast-path streams (one round trip to the first byte).
-  async (deps) => [(await import('./mux-route.js')).createMuxRoute(deps)],
+  async (deps) => {
+    const { createMuxRoute } = await import('./mux-route.js');
+    const route = createMuxRoute(deps);
+    const scoped: StreamRoute = {
+      ...route,
+      // Every stream of the session came through the hops its upgrade named.
+      handle: (stream, request) => {
+        const outbound = outboundFor(deps, request);
+        const serving = outbound === deps.outbound ? route : createMuxRoute({ ...deps, outbound });
+        return serving.handle(stream, request);
+      },
+    };
+    return [scoped];
+  },
   // `/vless`, `/vmess` (SM_UID) and `/v-shadowsocks` (SM_SS_PASS); none when unconfigured.
   async (deps) => (await import('./v2ray-routes.js')).v2rayRoutes(deps),
 ];
+
+/**
+ * The server's outbound for one tunnel stream: the cascade servers the stream already passed
+ * (SM-HOPS) travel with every dial, so a cascade can name them to its next hop.
+ */
+export function outboundFor(deps: RouteDeps, request: TunnelRequest): Outbound {
+  const hops = parseHops(request.headers[HOPS_HEADER]);
+  if (hops.length === 0) return deps.outbound;
+  const { outbound } = deps;
+  const scoped: Outbound = {
+    name: outbound.name,
+    dial: (target, options) => outbound.dial(target, { ...options, hops }),
+  };
+  const openUdp = outbound.openUdp?.bind(outbound);
+  if (openUdp) scoped.openUdp = (options) => openUdp({ ...options, hops });
+  return scoped;
+}
 
 /** UDP ASSOCIATE over a tunnel: the reply advertises the client's `SM-UDP-ADDR`; datagrams use `/socks5-udp`. */
 function advertisedUdpAddress(address: Target): UdpAssociator {
@@ -56,7 +95,7 @@ function proxyContext(deps: RouteDeps, request: TunnelRequest): ProxyHandlerCont
     }
   }
   return {
-    outbound: deps.outbound,
+    outbound: outboundFor(deps, request),
     log: request.log,
     timeouts: deps.timeouts,
     udp,
@@ -84,53 +123,47 @@ function socks5UdpRoute(deps: RouteDeps): Route {
     kind: 'message',
     auth: 'token',
     async handle(channel: MessageChannel, request: TunnelRequest) {
-      if (!deps.outbound.openUdp) {
+      const outbound = outboundFor(deps, request);
+      if (!outbound.openUdp) {
         request.log.info('UDP is not available on this outbound');
         return;
       }
-      const session = await deps.outbound.openUdp();
-      await new Promise<void>((resolve) => {
-        let idle: NodeJS.Timeout | undefined;
-        let finished = false;
-        // Closing one side makes the other report its close too: finish only once.
-        const done = () => {
-          if (finished) return;
-          finished = true;
-          if (idle) clearTimeout(idle);
-          session.close();
-          channel.close();
-          resolve();
-        };
-        if (deps.timeouts.idleMs > 0) {
-          idle = setTimeout(done, deps.timeouts.idleMs);
-          idle.unref();
-        }
-        const touch = () => idle?.refresh();
-        channel.onMessage((message) => {
-          touch();
-          try {
-            let offset = 0;
-            while (offset < message.length) {
-              const frame = decodeUdpFrame(message.subarray(offset));
-              // Fragmented datagrams (FRAG ≠ 0) are not reassembled; RFC 1928 allows dropping them.
-              if (frame.frag === 0) session.send(frame.target, frame.payload);
-              offset += frame.length;
+      // Usable at once: the client's first datagrams arrive while the session is still opening.
+      const session = deferredUdpSession(outbound.openUdp());
+      await relayDatagrams(
+        {
+          udp: session,
+          idleMs: deps.timeouts.idleMs,
+          toClient(source, payload) {
+            try {
+              channel.send(encodeUdpFrame({ target: source, payload }, true));
+            } catch (err) {
+              request.log.debug({ err: String(err) }, 'dropping unencodable UDP reply');
             }
-          } catch (err) {
-            request.log.debug({ err: String(err) }, 'dropping malformed UDP frame');
-          }
-        });
-        session.onMessage((source, payload) => {
-          touch();
-          try {
-            channel.send(encodeUdpFrame({ target: source, payload }, true));
-          } catch (err) {
-            request.log.debug({ err: String(err) }, 'dropping unencodable UDP reply');
-          }
-        });
-        channel.onClose(done);
-        session.onClose(done);
-      });
+          },
+          closeClient: () => channel.close(),
+          onUdpClose(err) {
+            if (err) request.log.info({ err: err.message }, 'UDP session failed');
+          },
+        },
+        ({ touch, finish }) => {
+          channel.onMessage((message) => {
+            touch();
+            try {
+              let offset = 0;
+              while (offset < message.length) {
+                const frame = decodeUdpFrame(message.subarray(offset));
+                // Fragmented datagrams (FRAG ≠ 0) are not reassembled; RFC 1928 allows dropping them.
+                if (frame.frag === 0) session.send(frame.target, frame.payload);
+                offset += frame.length;
+              }
+            } catch (err) {
+              request.log.debug({ err: String(err) }, 'dropping malformed UDP frame');
+            }
+          });
+          channel.onClose(finish);
+        },
+      );
     },
   };
 }

@@ -1,9 +1,4 @@
-import {
-  type AddressInfo,
-  createServer as createNetServer,
-  type Server as NetServer,
-  type Socket,
-} from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import {
   type handleBidiStreamingCall,
@@ -15,7 +10,6 @@ import {
   status,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import type { Logger } from '../core/logger.js';
 import { COMMIT, VERSION } from '../core/version.js';
 import { ServerCallStream } from '../transport/grpc/call-stream.js';
 import { serverCallToMessageChannel } from '../transport/grpc/message-channel.js';
@@ -28,22 +22,19 @@ import {
   type TunnelStreamMethod,
 } from '../transport/grpc/service.js';
 import { sniffConnection } from '../transport/grpc/sniff.js';
-import type { TokenChecker } from './auth.js';
+import {
+  admissionRefusal,
+  listen,
+  serveMessageRoute,
+  serveStreamRoute,
+  type TunnelServerOptions,
+  waitUntil,
+} from './dispatch.js';
 import { formatLocalTime } from './health.js';
-import type { Route, RouteTable, TunnelRequest } from './routes.js';
+import type { Route, TunnelRequest } from './routes.js';
 
-export interface GrpcServerOptions {
-  host: string;
-  port: number;
-  routes: RouteTable;
-  tokens: TokenChecker;
-  /** A connection must open with the HTTP/2 preface within this. */
-  handshakeTimeoutMs: number;
-  log: Logger;
-  startedAt: Date;
-  /** PEM certificate and key: serve grpcs:// directly instead of h2c. */
-  tls?: { cert: Buffer; key: Buffer };
-}
+/** Without `tls`, the server speaks h2c. */
+export type GrpcServerOptions = TunnelServerOptions;
 
 export interface RunningGrpcServer {
   address: { host: string; port: number };
@@ -52,8 +43,6 @@ export interface RunningGrpcServer {
   close(): Promise<void>;
 }
 
-/** After a route finishes, its stream gets this long to flush a last reply before it is cut. */
-const LINGER_MS = 10_000;
 const SHUTDOWN_GRACE_MS = 2_000;
 
 /**
@@ -152,32 +141,26 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       if (!authorize(route, call.metadata, peerAddress(call.getPeer()))) {
         return fail(call, status.UNAUTHENTICATED, 'bad or missing bearer token');
       }
-      total += 1;
       const request = requestFor(route, call);
+      const refusal = admissionRefusal(request.headers, options.hopId);
+      if (refusal) {
+        log.warn({ route: route.name, remote: request.remoteAddress }, `tunnel rejected: ${refusal}`);
+        return fail(call, status.FAILED_PRECONDITION, refusal);
+      }
+      total += 1;
       if (route.kind === 'stream') {
         const stream = new ServerCallStream(call);
         const entry = { cancel: () => stream.destroy() };
         openStreams.add(entry);
         stream.once('close', () => openStreams.delete(entry));
-        stream.on('error', (err) => request.log.debug({ err: err.message }, 'tunnel stream error'));
-        route
-          .handle(stream, request)
-          .catch((err: unknown) => request.log.warn({ err: String(err) }, 'route failed'))
-          .finally(() => {
-            // End politely so a last reply (a SOCKS refusal, an HTTP 502) still reaches the client.
-            if (!stream.destroyed) stream.end();
-            setTimeout(() => stream.destroy(), LINGER_MS).unref();
-          });
+        serveStreamRoute(route, stream, request);
       } else {
         const channel = serverCallToMessageChannel(call);
         const entry = { cancel: () => channel.close() };
         openStreams.add(entry);
         channel.onClose(() => openStreams.delete(entry));
         call.on('error', (err: Error) => request.log.debug({ err: err.message }, 'tunnel channel error'));
-        route
-          .handle(channel, request)
-          .catch((err: unknown) => request.log.warn({ err: String(err) }, 'route failed'))
-          .finally(() => channel.close());
+        serveMessageRoute(route, channel, request);
       }
     };
   }
@@ -248,28 +231,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     : createNetServer(onConnection);
   listener.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
 
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(options.port, options.host, () => {
-      listener.off('error', reject);
-      resolve();
-    });
-  });
-  listener.on('error', (err) => log.error({ err: err.message }, 'listener error'));
-  const bound = listener.address() as AddressInfo;
+  const address = await listen(listener, options.host, options.port, log);
 
   return {
-    address: { host: bound.address, port: bound.port },
+    address,
     stats: () => ({ active: openStreams.size, total }),
     async close() {
       if (closing) return;
       closing = true;
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
       injector.drain(SHUTDOWN_GRACE_MS);
-      const deadline = Date.now() + SHUTDOWN_GRACE_MS;
-      while (openStreams.size > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitUntil(() => openStreams.size === 0, SHUTDOWN_GRACE_MS);
       for (const entry of openStreams) entry.cancel();
       injector.destroy();
       grpcServer.forceShutdown();

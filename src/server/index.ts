@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { newHopId } from '../core/hops.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { createDirectOutbound } from '../outbound/direct.js';
 import { EgressGuard } from '../outbound/egress-guard.js';
@@ -18,6 +19,8 @@ export interface RunningServer {
   token: string | undefined;
   /** True when no token was configured and this one was generated at start. */
   tokenGenerated: boolean;
+  /** This server's id in cascade hop lists (SM-HOPS). */
+  hopId: string;
   stats(): TunnelStats;
   close(): Promise<void>;
 }
@@ -27,6 +30,8 @@ export interface StartServerExtras {
   /** More routes, on top of the built-in ones (tests, embedding). */
   routes?: RouteFactory[];
   env?: NodeJS.ProcessEnv;
+  /** A fixed cascade hop id instead of a random one (tests). */
+  hopId?: string;
 }
 
 /** What a transport needs to serve the routes; the gRPC transport gets the same. */
@@ -36,6 +41,7 @@ export interface TransportContext {
   tokens: TokenChecker;
   log: Logger;
   startedAt: Date;
+  hopId: string;
 }
 
 /** What every transport returns once listening. */
@@ -45,14 +51,9 @@ export interface RunningTransport {
   close(): Promise<void>;
 }
 
-async function startGrpc(context: TransportContext): Promise<RunningTransport> {
+async function startTransport(context: TransportContext): Promise<RunningTransport> {
   const { options } = context;
-  const { startGrpcServer } = await import('./grpc-server.js');
-  const tls =
-    options.tlsCertPath && options.tlsKeyPath
-      ? { cert: readFileSync(options.tlsCertPath), key: readFileSync(options.tlsKeyPath) }
-      : undefined;
-  return startGrpcServer({
+  const transportOptions = {
     host: options.host,
     port: options.port,
     routes: context.routes,
@@ -60,26 +61,17 @@ async function startGrpc(context: TransportContext): Promise<RunningTransport> {
     handshakeTimeoutMs: options.handshakeTimeoutMs,
     log: context.log,
     startedAt: context.startedAt,
-    tls,
-  });
-}
-
-async function startWebSocket(context: TransportContext): Promise<RunningTransport> {
-  const { options } = context;
-  const tls =
-    options.tlsCertPath && options.tlsKeyPath
-      ? { cert: readFileSync(options.tlsCertPath), key: readFileSync(options.tlsKeyPath) }
-      : undefined;
-  return startWsServer({
-    host: options.host,
-    port: options.port,
-    routes: context.routes,
-    tokens: context.tokens,
-    handshakeTimeoutMs: options.handshakeTimeoutMs,
-    log: context.log,
-    startedAt: context.startedAt,
-    tls,
-  });
+    hopId: context.hopId,
+    tls:
+      options.tlsCertPath && options.tlsKeyPath
+        ? { cert: readFileSync(options.tlsCertPath), key: readFileSync(options.tlsKeyPath) }
+        : undefined,
+  };
+  if (options.type === 'grpc') {
+    const { startGrpcServer } = await import('./grpc-server.js');
+    return startGrpcServer(transportOptions);
+  }
+  return startWsServer(transportOptions);
 }
 
 /** Starts the tunnel server on the transport `options.type` names. */
@@ -94,11 +86,12 @@ export async function startServer(
     dialMs: options.dialTimeoutMs,
     idleMs: options.idleTimeoutMs,
   };
+  const hopId = extras.hopId ?? newHopId();
   const guard = new EgressGuard({ allowPrivate: options.allowPrivate, allow: options.allow });
   // Tor for SM-ONION/.onion, the next hop when cascading, else direct (src/outbound/router.ts).
   const routing = await createServerOutbound(
     createDirectOutbound({ guard, log, dialTimeoutMs: options.dialTimeoutMs }),
-    { torSocks: options.torSocks, cascade: options.cascade },
+    { torSocks: options.torSocks, cascade: options.cascade, hopId },
     log,
   );
   const outbound = routing.outbound;
@@ -112,8 +105,9 @@ export async function startServer(
     tokens: new TokenChecker(token),
     log,
     startedAt: new Date(),
+    hopId,
   };
-  const transport = options.type === 'grpc' ? await startGrpc(context) : await startWebSocket(context);
+  const transport = await startTransport(context);
   log.info(
     {
       host: transport.address.host,
@@ -127,6 +121,7 @@ export async function startServer(
     address: transport.address,
     token,
     tokenGenerated: token !== undefined && options.token === undefined,
+    hopId,
     stats: transport.stats,
     close: async () => {
       await transport.close();

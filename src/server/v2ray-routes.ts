@@ -35,8 +35,9 @@ import {
   type VmessUser,
   vmessUser,
 } from '../protocol/vmess/header.js';
-import type { RouteDeps } from './builtin-routes.js';
+import { outboundFor, type RouteDeps } from './builtin-routes.js';
 import type { Route, StreamRoute, TunnelRequest } from './routes.js';
+import { relayDatagrams } from './udp-relay.js';
 
 /**
  * `/vless`, `/vmess` and `/v-shadowsocks`: v2ray-family protocols that authenticate their own
@@ -172,64 +173,79 @@ async function relayUdp(
     stream.destroy();
     return;
   }
-  await new Promise<void>((resolve) => {
-    let idle: NodeJS.Timeout | undefined;
-    let finished = false;
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      if (idle) clearTimeout(idle);
-      udp.close();
-      stream.destroy();
-      resolve();
-    };
-    if (deps.timeouts.idleMs > 0) {
-      idle = setTimeout(done, deps.timeouts.idleMs);
-      idle.unref();
-    }
-    const fromClient = (chunk: Buffer) => {
-      idle?.refresh();
-      let packets: Buffer[];
-      try {
-        packets = codec.decoder.decode(chunk);
-      } catch (err) {
-        log.debug({ err: String(err) }, 'bad UDP chunk');
-        done();
-        return;
-      }
-      for (const packet of packets) udp.send(target, packet);
-      if (codec.decoder.ended) done();
-    };
-    udp.onMessage((_source, payload) => {
-      idle?.refresh();
-      if (!stream.destroyed) stream.write(codec.encode(payload));
-    });
-    udp.onClose(done);
-    stream.once('close', done);
-    stream.once('end', done);
-    stream.on('error', done);
-    if (codec.leftover.length > 0) fromClient(codec.leftover);
-    stream.on('data', fromClient);
-    stream.resume();
-  });
+  await relayDatagrams(
+    {
+      udp,
+      idleMs: deps.timeouts.idleMs,
+      toClient(_source, payload) {
+        if (!stream.destroyed) stream.write(codec.encode(payload));
+      },
+      closeClient: () => stream.destroy(),
+    },
+    ({ touch, finish }) => {
+      const fromClient = (chunk: Buffer) => {
+        touch();
+        let packets: Buffer[];
+        try {
+          packets = codec.decoder.decode(chunk);
+        } catch (err) {
+          log.debug({ err: String(err) }, 'bad UDP chunk');
+          finish();
+          return;
+        }
+        for (const packet of packets) udp.send(target, packet);
+        if (codec.decoder.ended) finish();
+      };
+      stream.once('close', finish);
+      stream.once('end', finish);
+      stream.on('error', finish);
+      if (codec.leftover.length > 0) fromClient(codec.leftover);
+      stream.on('data', fromClient);
+      stream.resume();
+    },
+  );
 }
 
-function vlessRoute(deps: RouteDeps, users: Buffer[]): StreamRoute {
+/**
+ * A route whose protocol authenticates its own clients: the request header must be read within
+ * the handshake timeout (a failure is refused the way v2ray does), then `serve` takes over with
+ * the bytes that came after the header.
+ */
+function selfAuthenticatingRoute<Header>(
+  name: string,
+  deps: RouteDeps,
+  readHeader: (reader: StreamReader) => Promise<Header>,
+  serve: (session: Session, header: Header, rest: Buffer) => Promise<void>,
+): StreamRoute {
   return {
-    name: 'vless',
+    name,
     kind: 'stream',
     auth: 'self',
     async handle(stream: Duplex, request: TunnelRequest) {
-      const session: Session = { deps, stream, log: request.log };
+      const session: Session = {
+        deps: { ...deps, outbound: outboundFor(deps, request) },
+        stream,
+        log: request.log,
+      };
       const reader = new StreamReader(stream);
-      let header: Awaited<ReturnType<typeof readVlessRequest>>;
+      let header: Header;
       try {
-        header = await withTimeout(readVlessRequest(reader, users), deps.timeouts.handshakeMs);
+        header = await withTimeout(readHeader(reader), deps.timeouts.handshakeMs);
       } catch (err) {
         await refuse(session, reader, err);
         return;
       }
-      const rest = reader.release();
+      await serve(session, header, reader.release());
+    },
+  };
+}
+
+function vlessRoute(deps: RouteDeps, users: Buffer[]): StreamRoute {
+  return selfAuthenticatingRoute(
+    'vless',
+    deps,
+    (reader) => readVlessRequest(reader, users),
+    async (session, header, rest) => {
       if (header.command === VlessCommand.tcp) {
         await relayTcp(session, header.target, {
           encoder: withResponseHeader(encodeVlessResponse(), identityEncoder),
@@ -237,7 +253,7 @@ function vlessRoute(deps: RouteDeps, users: Buffer[]): StreamRoute {
           firstBytes: rest.length > 0 ? rest : undefined,
         });
       } else {
-        stream.write(encodeVlessResponse());
+        session.stream.write(encodeVlessResponse());
         await relayUdp(session, header.target, {
           encode: encodeLengthPrefixed,
           decoder: new LengthPrefixedDecoder(),
@@ -245,27 +261,17 @@ function vlessRoute(deps: RouteDeps, users: Buffer[]): StreamRoute {
         });
       }
     },
-  };
+  );
 }
 
 function vmessRoute(deps: RouteDeps, users: VmessUser[]): StreamRoute {
   // One filter for all users: an auth ID is unique per request whoever sent it.
   const replay = new ReplayFilter({ ttlMs: AUTH_ID_WINDOW_S * 2 * 1000 });
-  return {
-    name: 'vmess',
-    kind: 'stream',
-    auth: 'self',
-    async handle(stream: Duplex, request: TunnelRequest) {
-      const session: Session = { deps, stream, log: request.log };
-      const reader = new StreamReader(stream);
-      let opened: Awaited<ReturnType<typeof readRequestHeader>>;
-      try {
-        opened = await withTimeout(readRequestHeader(reader, users, replay), deps.timeouts.handshakeMs);
-      } catch (err) {
-        await refuse(session, reader, err);
-        return;
-      }
-      const rest = reader.release();
+  return selfAuthenticatingRoute(
+    'vmess',
+    deps,
+    (reader) => readRequestHeader(reader, users, replay),
+    async (session, opened, rest) => {
       const i = opened.instruction;
       const packet = i.command === VmessCommand.udp;
       const keys = responseKeys(i);
@@ -288,7 +294,7 @@ function vmessRoute(deps: RouteDeps, users: VmessUser[]): StreamRoute {
         });
       }
     },
-  };
+  );
 }
 
 function shadowsocksRoute(deps: RouteDeps, ss: NonNullable<V2rayServerConfig['ss']>): StreamRoute {
@@ -314,29 +320,14 @@ function shadowsocksRoute(deps: RouteDeps, ss: NonNullable<V2rayServerConfig['ss
     }
   }
 
-  return {
-    name: 'v-shadowsocks',
-    kind: 'stream',
-    auth: 'self',
-    async handle(stream: Duplex, request: TunnelRequest) {
-      const session: Session = { deps, stream, log: request.log };
-      const reader = new StreamReader(stream);
-      let header: Awaited<ReturnType<typeof readHeader>>;
-      try {
-        header = await withTimeout(readHeader(reader), deps.timeouts.handshakeMs);
-      } catch (err) {
-        await refuse(session, reader, err);
-        return;
-      }
-      const rest = reader.release();
-      await relayTcp(session, header.target, {
-        encoder: new SsStreamEncoder(ss.cipher, masterKey),
-        decoder: new SsStreamDecoder(ss.cipher, masterKey, header.aead),
-        leftover: rest,
-        firstBytes: header.first.length > 0 ? header.first : undefined,
-      });
-    },
-  };
+  return selfAuthenticatingRoute('v-shadowsocks', deps, readHeader, (session, header, rest) =>
+    relayTcp(session, header.target, {
+      encoder: new SsStreamEncoder(ss.cipher, masterKey),
+      decoder: new SsStreamDecoder(ss.cipher, masterKey, header.aead),
+      leftover: rest,
+      firstBytes: header.first.length > 0 ? header.first : undefined,
+    }),
+  );
 }
 
 /** The route factory: no UUIDs → no VLESS/VMess routes; no password → no Shadowsocks route. */

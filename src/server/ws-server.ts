@@ -1,27 +1,23 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { Logger } from '../core/logger.js';
 import { wsToDuplex, wsToMessageChannel } from '../transport/ws-stream.js';
-import { resolveRouteAccess, type TokenChecker } from './auth.js';
+import { resolveRouteAccess } from './auth.js';
+import {
+  admissionRefusal,
+  LINGER_MS,
+  listen,
+  serveMessageRoute,
+  serveStreamRoute,
+  type TunnelServerOptions,
+  waitUntil,
+} from './dispatch.js';
 import { decodeEarlyData, MAX_EARLY_DATA_BYTES } from './early-data.js';
 import { healthText } from './health.js';
-import type { MessageChannel, MessageRoute, RouteTable, StreamRoute, TunnelRequest } from './routes.js';
+import type { MessageChannel, MessageRoute, StreamRoute, TunnelRequest } from './routes.js';
 
-export interface WsServerOptions {
-  host: string;
-  port: number;
-  routes: RouteTable;
-  tokens: TokenChecker;
-  /** The upgrade request must arrive complete within this. */
-  handshakeTimeoutMs: number;
-  log: Logger;
-  startedAt: Date;
-  /** PEM certificate and key: serve wss:// directly. */
-  tls?: { cert: Buffer; key: Buffer };
-}
+export type WsServerOptions = TunnelServerOptions;
 
 export interface TunnelStats {
   /** Tunnel streams open right now. */
@@ -44,21 +40,8 @@ const MAX_HEADER_BYTES = 8 * 1024 + Math.ceil((MAX_EARLY_DATA_BYTES * 4) / 3);
  * bounds what a single peer can make the server buffer.
  */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
-/** After a route finishes, its stream gets this long to flush a last reply before it is cut. */
-const LINGER_MS = 10_000;
 /** On shutdown, streams get this long to close politely before they are terminated. */
 const SHUTDOWN_GRACE_MS = 2_000;
-
-function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const check = () => {
-      if (condition() || Date.now() - started >= timeoutMs) resolve();
-      else setTimeout(check, 25);
-    };
-    check();
-  });
-}
 
 /** Writes a complete HTTP response on a raw socket that never became a WebSocket, then closes it. */
 function rejectUpgrade(socket: Duplex, status: number, extraHeaders: Record<string, string> = {}): void {
@@ -163,6 +146,11 @@ export async function startWsServer(options: WsServerOptions): Promise<RunningWs
       );
       return rejectUpgrade(socket, 401, { 'WWW-Authenticate': 'Bearer' });
     }
+    const refusal = admissionRefusal(req.headers, options.hopId);
+    if (refusal) {
+      log.warn({ route: route.name, remote: req.socket.remoteAddress }, `tunnel rejected: ${refusal}`);
+      return rejectUpgrade(socket, 508);
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       total += 1;
       open.add(ws);
@@ -191,21 +179,10 @@ export async function startWsServer(options: WsServerOptions): Promise<RunningWs
 
   function serveStream(route: StreamRoute, ws: WebSocket, request: TunnelRequest, earlyData?: Buffer): void {
     const stream = wsToDuplex(ws);
-    stream.on('error', (err) => request.log.debug({ err: err.message }, 'tunnel stream error'));
     // Early data goes in-band, ahead of everything read from the socket, so the route reads it
     // exactly once and does not need to know it arrived with the upgrade.
     if (earlyData) stream.unshift(earlyData);
-    route
-      .handle(stream, request)
-      .catch((err: unknown) => request.log.warn({ err: String(err) }, 'route failed'))
-      .finally(() => {
-        // End politely so a last reply (a SOCKS refusal, an HTTP 502) still reaches the client.
-        if (stream.destroyed) return;
-        stream.end();
-        const cut = setTimeout(() => stream.destroy(), LINGER_MS);
-        cut.unref();
-        stream.once('close', () => clearTimeout(cut));
-      });
+    serveStreamRoute(route, stream, request);
   }
 
   function serveMessages(
@@ -216,29 +193,17 @@ export async function startWsServer(options: WsServerOptions): Promise<RunningWs
   ): void {
     ws.on('error', (err) => request.log.debug({ err: err.message }, 'tunnel channel error'));
     const channel = withFirstMessage(wsToMessageChannel(ws), earlyData);
-    route
-      .handle(channel, request)
-      .catch((err: unknown) => request.log.warn({ err: String(err) }, 'route failed'))
-      .finally(() => {
-        channel.close();
-        const cut = setTimeout(() => ws.terminate(), LINGER_MS);
-        cut.unref();
-        ws.once('close', () => clearTimeout(cut));
-      });
+    serveMessageRoute(route, channel, request, () => {
+      const cut = setTimeout(() => ws.terminate(), LINGER_MS);
+      cut.unref();
+      ws.once('close', () => clearTimeout(cut));
+    });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => log.error({ err: err.message }, 'listener error'));
-  const bound = server.address() as AddressInfo;
+  const address = await listen(server, options.host, options.port, log);
 
   return {
-    address: { host: bound.address, port: bound.port },
+    address,
     stats: () => ({ active: open.size, total }),
     async close() {
       if (closing) return;

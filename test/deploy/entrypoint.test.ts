@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT } from '../helpers/processes.js';
+import { freePort, ROOT, type RunResult, run } from '../helpers/processes.js';
 
 /**
  * The container entrypoint, run here with its binaries swapped through environment variables:
@@ -17,41 +16,11 @@ const ENTRYPOINT = join(ROOT, 'deploy/entrypoint.sh');
 // Run it with a strict POSIX shell when there is one (Debian's dash), not bash.
 const SHELL = existsSync('/bin/dash') ? '/bin/dash' : '/bin/sh';
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function runEntrypoint(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(SHELL, [ENTRYPOINT, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, SEAMOON_NODE: process.execPath, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    proc.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
-    proc.once('error', reject);
-    proc.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return run(SHELL, [ENTRYPOINT, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, SEAMOON_NODE: process.execPath, ...env },
+    timeoutMs: 30_000,
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 interface ProbeReport {

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 
 export interface CurlResult {
@@ -25,4 +26,17 @@ export function curl(args: string[], timeoutMs = 30_000): Promise<CurlResult> {
     proc.once('error', reject);
     proc.once('close', (code) => resolve({ exitCode: code, stdout: Buffer.concat(out), stderr: err }));
   });
+}
+
+/** Fetches `url` through `proxy` (socks5h://…, http://…) with curl; asserts success, resolves with the body. */
+export async function curlThrough(proxy: string, url: string, extraArgs: string[] = []): Promise<Buffer> {
+  const result = await curl([...extraArgs, '-x', proxy, url]);
+  assert.equal(result.exitCode, 0, result.stderr);
+  return result.stdout;
+}
+
+/** The HTTP status (as curl prints it, `000` when there was none) of `url` fetched through `proxy`. */
+export async function httpStatusThrough(proxy: string, url: string, timeoutMs?: number): Promise<string> {
+  const result = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-x', proxy, url], timeoutMs);
+  return result.stdout.toString();
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -85,4 +86,78 @@ export async function waitForListening(p: RunningProcess, label = ''): Promise<n
   const pattern = new RegExp(`${label}listening on \\[?[^\\s\\]]*\\]?:(\\d+)`);
   const match = await p.waitFor(pattern);
   return Number(match[1]);
+}
+
+/** A port that was free a moment ago on 127.0.0.1, for configurations that need a number up front. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to completion and resolves with its status and output. `env` replaces the
+ * environment (default: this process's); after `timeoutMs` the command is killed.
+ */
+export function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    proc.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer =
+      options.timeoutMs === undefined ? undefined : setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs);
+    proc.once('error', reject);
+    proc.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * `seamoon connect` through `tunnel` with one mixed (SOCKS5 + HTTP) listener on 127.0.0.1;
+ * resolves once it listens, with the listener's port.
+ */
+export async function startConnect(
+  tunnel: string,
+  token: string | undefined,
+  extra: string[] = [],
+): Promise<{ process: RunningProcess; port: number }> {
+  const process = startSeamoon([
+    'connect',
+    '--tunnel',
+    tunnel,
+    ...(token === undefined ? [] : ['--token', token]),
+    '--listen',
+    'mixed://127.0.0.1:0',
+    ...extra,
+  ]);
+  return { process, port: await waitForListening(process, 'seamoon connect ') };
+}
+
+/** `seamoon server` on 127.0.0.1 with a port the OS picks (see waitForListening), plus `args`. */
+export function startLocalServer(args: string[], env: NodeJS.ProcessEnv = {}): RunningProcess {
+  return startSeamoon(['server', '-a', '127.0.0.1', '-p', '0', ...args], env);
 }

@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SocksClient } from 'socks';
 import { curl } from './curl.js';
 import { patternBytes, sha256 } from './origin.js';
-import { type RunningProcess, start } from './processes.js';
+import { freePort, type RunningProcess, start } from './processes.js';
+
+export { freePort };
 
 /**
  * Debian's v2ray 4.34 as a peer: configs are generated per test into a temp dir, the process
@@ -20,19 +21,6 @@ export function v2rayAvailable(): boolean {
   } catch {
     return false;
   }
-}
-
-/** A port that was free a moment ago (v2ray cannot report a port it picked itself). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface RunningV2ray {

@@ -5,9 +5,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { curl } from '../helpers/curl.js';
+import { curl, curlThrough } from '../helpers/curl.js';
 import { type Origin, patternBytes, sha256, startHttpOrigin } from '../helpers/origin.js';
-import { ROOT, type RunningProcess, start, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  ROOT,
+  type RunningProcess,
+  start,
+  startConnect,
+  startSeamoon,
+  waitForListening,
+} from '../helpers/processes.js';
 
 /**
  * The server bundle (`npm run build:server`) is what the container image runs. Here it is built
@@ -75,19 +82,10 @@ describe('the server bundle', () => {
     processes.push(p);
     return p;
   };
-  const startConnect = async (tunnel: string, extra: string[] = []) => {
-    const p = startSeamoon([
-      'connect',
-      '--tunnel',
-      tunnel,
-      '--token',
-      TOKEN,
-      '--listen',
-      'mixed://127.0.0.1:0',
-      ...extra,
-    ]);
-    processes.push(p);
-    return waitForListening(p, 'seamoon connect ');
+  const connectThrough = async (tunnel: string, extra: string[] = []) => {
+    const { process, port } = await startConnect(tunnel, TOKEN, extra);
+    processes.push(process);
+    return port;
   };
 
   before(async () => {
@@ -152,7 +150,7 @@ describe('the server bundle', () => {
     assert.equal(await upgradeStatus(bundlePort, TOKEN), 101);
 
     for (const extra of [[], ['--compat']]) {
-      const proxyPort = await startConnect(`ws://127.0.0.1:${bundlePort}`, extra);
+      const proxyPort = await connectThrough(`ws://127.0.0.1:${bundlePort}`, extra);
       const socks = await curl([
         '-x',
         `socks5h://127.0.0.1:${proxyPort}`,
@@ -174,14 +172,12 @@ describe('the server bundle', () => {
     const server = startBundle(['-t', 'grpc', ...SERVER_ARGS]);
     const port = await waitForListening(server);
     assert.match(server.output(), /\(grpc/);
-    const proxyPort = await startConnect(`grpc://127.0.0.1:${port}`);
-    const result = await curl([
-      '-x',
+    const proxyPort = await connectThrough(`grpc://127.0.0.1:${port}`);
+    const body = await curlThrough(
       `socks5h://127.0.0.1:${proxyPort}`,
       `http://127.0.0.1:${origin.port}/bytes?n=1048576&seed=5`,
-    ]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(sha256(result.stdout), sha256(patternBytes(1_048_576, 5)));
+    );
+    assert.equal(sha256(body), sha256(patternBytes(1_048_576, 5)));
   });
 
   test('runs under deploy/entrypoint.sh with the memory flags', async () => {

@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { SocksClient } from 'socks';
-import { createWebSocketStream, WebSocket } from 'ws';
-import { curl } from '../helpers/curl.js';
+import { WebSocket } from 'ws';
+import { curlThrough } from '../helpers/curl.js';
 import {
   type Origin,
   patternBytes,
@@ -15,7 +12,15 @@ import {
   startUdpEcho,
   type UdpEcho,
 } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  freePort,
+  type RunningProcess,
+  startConnect,
+  startLocalServer,
+  waitForListening,
+} from '../helpers/processes.js';
+import { openSocksRoute, socksConnect } from '../helpers/socks.js';
+import { udpEchoThroughSocks } from '../helpers/v2ray.js';
 
 /**
  * A chain of three tunnel servers: curl → seamoon connect → s1 →(ws) s2 →(grpc) s3 → origin. Each hop has
@@ -27,38 +32,8 @@ import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/
 const TOKENS = { s1: 'hop-one-token', s2: 'hop-two-token', s3: 'hop-three-token' };
 const hasMicrosocks = spawnSync('which', ['microsocks']).status === 0;
 
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 function server(token: string, extra: string[], env: NodeJS.ProcessEnv = {}): RunningProcess {
-  return startSeamoon(
-    ['server', '-a', '127.0.0.1', '-p', '0', '--token', token, '--log-level', 'warn', ...extra],
-    env,
-  );
-}
-
-/** First `n` bytes of a stream, then pauses. */
-function readSome(stream: Duplex, n: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let got = Buffer.alloc(0);
-    const timer = setTimeout(() => reject(new Error(`no ${n} bytes within 15 s`)), 15_000);
-    const onData = (chunk: Buffer) => {
-      got = Buffer.concat([got, chunk]);
-      if (got.length >= n) {
-        clearTimeout(timer);
-        stream.off('data', onData);
-        stream.pause();
-        resolve(got);
-      }
-    };
-    stream.on('data', onData);
-    stream.once('close', () => reject(new Error(`closed after ${got.length} bytes`)));
-  });
+  return startLocalServer(['--token', token, '--log-level', 'warn', ...extra], env);
 }
 
 /** A SOCKS5 CONNECT sent straight to a server's `/socks5` route; resolves with the reply code. */
@@ -68,27 +43,8 @@ async function socksReply(
   target: { ip: string; port: number },
   onion = false,
 ): Promise<{ reply: number; stream: Duplex }> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  if (onion) headers['sm-onion'] = 'enable';
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/socks5`, { headers });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  const stream = createWebSocketStream(socket);
-  stream.on('error', () => {});
-  const portBytes = Buffer.alloc(2);
-  portBytes.writeUInt16BE(target.port);
-  stream.write(
-    Buffer.concat([
-      Buffer.from([5, 1, 0]),
-      Buffer.from([5, 1, 0, 1]),
-      Buffer.from(target.ip.split('.').map(Number)),
-      portBytes,
-    ]),
-  );
-  const reply = await readSome(stream, 12);
-  return { reply: reply[3]!, stream };
+  const stream = await openSocksRoute(port, token, onion);
+  return { reply: await socksConnect(stream, { host: target.ip, port: target.port }), stream };
 }
 
 describe('cascade: curl → connect → s1 → s2 → s3 → origin', () => {
@@ -132,16 +88,7 @@ describe('cascade: curl → connect → s1 → s2 → s3 → origin', () => {
     });
     servers.push(s1);
     s1Port = await waitForListening(s1);
-    client = startSeamoon([
-      'connect',
-      '--tunnel',
-      `ws://127.0.0.1:${s1Port}`,
-      '--token',
-      TOKENS.s1,
-      '--listen',
-      'mixed://127.0.0.1:0',
-    ]);
-    proxyPort = await waitForListening(client, 'seamoon connect ');
+    ({ process: client, port: proxyPort } = await startConnect(`ws://127.0.0.1:${s1Port}`, TOKENS.s1));
   });
 
   after(async () => {
@@ -156,72 +103,33 @@ describe('cascade: curl → connect → s1 → s2 → s3 → origin', () => {
   });
 
   test('HTTP and SOCKS5 through the chain reach a loopback origin only the last hop may reach', async () => {
-    const viaSocks = await curl([
-      '-x',
+    const viaSocks = await curlThrough(
       `socks5h://127.0.0.1:${proxyPort}`,
       `http://127.0.0.1:${origin.port}/hello`,
-    ]);
-    assert.equal(viaSocks.exitCode, 0, viaSocks.stderr);
-    assert.equal(viaSocks.stdout.toString(), 'hello from origin');
-    const viaHttp = await curl([
-      '-x',
+    );
+    assert.equal(viaSocks.toString(), 'hello from origin');
+    const viaHttp = await curlThrough(
       `http://127.0.0.1:${proxyPort}`,
       `http://127.0.0.1:${origin.port}/host`,
-    ]);
-    assert.equal(viaHttp.exitCode, 0, viaHttp.stderr);
-    assert.equal(viaHttp.stdout.toString(), `127.0.0.1:${origin.port}`);
+    );
+    assert.equal(viaHttp.toString(), `127.0.0.1:${origin.port}`);
   });
 
   test('an 8 MiB download arrives intact across three hops', async () => {
     const size = 8 * 1024 * 1024;
-    const result = await curl([
-      '-x',
+    const body = await curlThrough(
       `socks5h://127.0.0.1:${proxyPort}`,
       `http://127.0.0.1:${origin.port}/bytes?n=${size}&seed=7`,
-    ]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(result.stdout.length, size);
-    assert.equal(sha256(result.stdout), sha256(patternBytes(size, 7)));
+    );
+    assert.equal(body.length, size);
+    assert.equal(sha256(body), sha256(patternBytes(size, 7)));
   });
 
   test('UDP ASSOCIATE echo through the chain', async () => {
-    const udp = createSocket('udp4');
-    const control = new SocksClient({
-      proxy: { host: '127.0.0.1', port: proxyPort, type: 5 },
-      command: 'associate',
-      destination: { host: '0.0.0.0', port: 0 },
-      timeout: 5000,
-    });
-    try {
-      await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-      const relay = await new Promise<{ host: string; port: number }>((resolve, reject) => {
-        control.once('established', (info) => {
-          if (info.remoteHost) resolve(info.remoteHost);
-          else reject(new Error('no relay address in the reply'));
-        });
-        control.once('error', reject);
-        control.connect();
-      });
-      const answer = new Promise<Buffer>((resolve) => udp.once('message', resolve));
-      udp.send(
-        SocksClient.createUDPFrame({
-          remoteHost: { host: '127.0.0.1', port: udpEcho.port },
-          data: Buffer.from('through-three-hops'),
-        }),
-        relay.port,
-        relay.host,
-      );
-      const message = await Promise.race([
-        answer,
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error('no UDP answer within 5 s')), 5000),
-        ),
-      ]);
-      assert.equal(SocksClient.parseUDPFrame(message).data.toString(), 'echo:through-three-hops');
-    } finally {
-      udp.close();
-      control.removeAllListeners();
-    }
+    assert.equal(
+      await udpEchoThroughSocks(proxyPort, udpEcho.port, 'through-three-hops'),
+      'echo:through-three-hops',
+    );
   });
 
   test('a wrong token for the first hop is refused there', async () => {

@@ -9,7 +9,7 @@ import {
 } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { SocksClient } from 'socks';
-import { curl } from '../helpers/curl.js';
+import { curl, curlThrough, httpStatusThrough } from '../helpers/curl.js';
 import {
   makeSelfSignedCert,
   type Origin,
@@ -20,7 +20,12 @@ import {
   startUdpEcho,
   type UdpEcho,
 } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  type RunningProcess,
+  startLocalServer,
+  startSeamoon,
+  waitForListening,
+} from '../helpers/processes.js';
 
 const TOKEN = 'connect-test-token-1234';
 
@@ -107,7 +112,7 @@ for (const mode of ['compat', 'mux'] as const) {
       closedPort = (probe.address() as AddressInfo).port;
       await new Promise<void>((resolve) => probe.close(() => resolve()));
 
-      server = startSeamoon(['server', '-a', '127.0.0.1', '-p', '0', '--token', TOKEN, '--allow-private']);
+      server = startLocalServer(['--token', TOKEN, '--allow-private']);
       const serverPort = await waitForListening(server);
       client = startSeamoon([
         'connect',
@@ -139,23 +144,16 @@ for (const mode of ['compat', 'mux'] as const) {
     });
 
     test('curl through SOCKS5 (socks5h) reaches the origin', async () => {
-      const result = await curl([
-        '-x',
+      const body = await curlThrough(
         `socks5h://127.0.0.1:${mixedPort}`,
         `http://127.0.0.1:${origin.port}/hello`,
-      ]);
-      assert.equal(result.exitCode, 0, result.stderr);
-      assert.equal(result.stdout.toString(), 'hello from origin');
+      );
+      assert.equal(body.toString(), 'hello from origin');
     });
 
     test('curl through the HTTP proxy (absolute URI) reaches the origin', async () => {
-      const result = await curl([
-        '-x',
-        `http://127.0.0.1:${mixedPort}`,
-        `http://localhost:${origin.port}/host`,
-      ]);
-      assert.equal(result.exitCode, 0, result.stderr);
-      assert.equal(result.stdout.toString(), `localhost:${origin.port}`);
+      const body = await curlThrough(`http://127.0.0.1:${mixedPort}`, `http://localhost:${origin.port}/host`);
+      assert.equal(body.toString(), `localhost:${origin.port}`);
     });
 
     test('HTTPS through CONNECT to a TLS origin', async () => {
@@ -301,19 +299,12 @@ for (const mode of ['compat', 'mux'] as const) {
         assert.equal(socks.exitCode, 97, socks.stderr);
         assert.match(socks.stderr, /\(5\)/, 'SOCKS reply 0x05 connection refused');
       }
-      const http = await curl(
-        [
-          '-o',
-          '/dev/null',
-          '-w',
-          '%{http_code}',
-          '-x',
-          `http://127.0.0.1:${mixedPort}`,
-          `http://127.0.0.1:${closedPort}/`,
-        ],
+      const httpStatus = await httpStatusThrough(
+        `http://127.0.0.1:${mixedPort}`,
+        `http://127.0.0.1:${closedPort}/`,
         10_000,
       );
-      assert.equal(http.stdout.toString(), '502');
+      assert.equal(httpStatus, '502');
       assert.ok(Date.now() - started < 8000);
     });
 
@@ -345,16 +336,8 @@ for (const mode of ['compat', 'mux'] as const) {
 
     test('local HTTP proxy credentials: 407 without --proxy-user, 200 with', async () => {
       const url = `http://127.0.0.1:${origin.port}/hello`;
-      const denied = await curl([
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '-x',
-        `http://127.0.0.1:${httpAuthPort}`,
-        url,
-      ]);
-      assert.equal(denied.stdout.toString(), '407');
+      const deniedStatus = await httpStatusThrough(`http://127.0.0.1:${httpAuthPort}`, url);
+      assert.equal(deniedStatus, '407');
       const ok = await curl(['--proxy-user', 'alice:s3cret', '-x', `http://127.0.0.1:${httpAuthPort}`, url]);
       assert.equal(ok.exitCode, 0, ok.stderr);
       assert.equal(ok.stdout.toString(), 'hello from origin');

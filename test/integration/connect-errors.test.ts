@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, connect as connectTcp, createServer as createTcpServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { curl } from '../helpers/curl.js';
+import { curl, httpStatusThrough } from '../helpers/curl.js';
 import { type Origin, startHttpOrigin } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  type RunningProcess,
+  startLocalServer,
+  startSeamoon,
+  waitForListening,
+} from '../helpers/processes.js';
 
 const TOKEN = 'connect-errors-token-5678';
 
@@ -68,7 +73,7 @@ for (const mode of ['compat', 'mux', 'exact'] as const) {
       const closedPort = (probe.address() as AddressInfo).port;
       await new Promise<void>((resolve) => probe.close(() => resolve()));
       // No --allow-private: the egress guard refuses loopback targets.
-      guardedServer = startSeamoon(['server', '-a', '127.0.0.1', '-p', '0', '--token', TOKEN]);
+      guardedServer = startLocalServer(['--token', TOKEN]);
       const serverPort = await waitForListening(guardedServer);
       const tunnel = `ws://127.0.0.1:${serverPort}`;
       [guardedClient, wrongToken, deadTunnel] = await Promise.all([
@@ -105,18 +110,13 @@ for (const mode of ['compat', 'mux', 'exact'] as const) {
       ]);
       assert.equal(socks.exitCode, 97, socks.stderr);
       assert.match(socks.stderr, /\(2\)/, 'SOCKS reply 0x02');
-      const http = await curl([
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '-x',
+      const httpStatus = await httpStatusThrough(
         `http://127.0.0.1:${wrongToken.port}`,
         `http://127.0.0.1:${origin.port}/hello`,
-      ]);
+      );
       // The tunnel refused us, not the app: a gateway failure, never 407 (which would ask the app
       // for its own proxy credentials).
-      assert.equal(http.stdout.toString(), '502');
+      assert.equal(httpStatus, '502');
       assert.ok(Date.now() - started < 5000, 'no hang');
       await wrongToken.process.waitFor(/tunnel rejected the token/, 5000);
       assert.ok(!wrongToken.process.output().includes('not-the-token'), 'the token is never logged');
@@ -124,16 +124,11 @@ for (const mode of ['compat', 'mux', 'exact'] as const) {
 
     test('private target refused by the server without --allow-private: SOCKS 0x02, HTTP 403', async () => {
       // Plain HTTP requests are never answered early: the refusal is always a 403.
-      const http = await curl([
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '-x',
+      const httpStatus = await httpStatusThrough(
         `http://127.0.0.1:${guardedClient.port}`,
         `http://127.0.0.1:${origin.port}/hello`,
-      ]);
-      assert.equal(http.stdout.toString(), '403');
+      );
+      assert.equal(httpStatus, '403');
       const socks = await curl([
         '-x',
         `socks5h://127.0.0.1:${guardedClient.port}`,
@@ -172,16 +167,11 @@ for (const mode of ['compat', 'mux', 'exact'] as const) {
           `http://127.0.0.1:${origin.port}/hello`,
         ]);
         assert.equal(socks.exitCode, 97, socks.stderr);
-        const http = await curl([
-          '-o',
-          '/dev/null',
-          '-w',
-          '%{http_code}',
-          '-x',
+        const httpStatus = await httpStatusThrough(
           `http://127.0.0.1:${deadTunnel.port}`,
           `http://127.0.0.1:${origin.port}/hello`,
-        ]);
-        assert.equal(http.stdout.toString(), '502');
+        );
+        assert.equal(httpStatus, '502');
       }
       assert.ok(Date.now() - started < 5000, 'no hang');
       await deadTunnel.process.waitFor(/unreachable: .*ECONNREFUSED/, 5000);

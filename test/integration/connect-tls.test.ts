@@ -3,9 +3,14 @@ import { after, before, describe, test } from 'node:test';
 import { createTunnel } from '../../src/client/tunnel/registry.js';
 import type { Tunnel } from '../../src/client/tunnel/types.js';
 import { SeamoonError } from '../../src/core/errors.js';
-import { curl } from '../helpers/curl.js';
+import { curlThrough } from '../helpers/curl.js';
 import { makeSelfSignedCert, type Origin, startHttpOrigin, type TlsMaterial } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  type RunningProcess,
+  startLocalServer,
+  startSeamoon,
+  waitForListening,
+} from '../helpers/processes.js';
 
 const TOKEN = 'connect-tls-token-9012';
 
@@ -34,12 +39,7 @@ describe('wss:// tunnels: TLS verified by default, --ca and --insecure', () => {
   before(async () => {
     tls = makeSelfSignedCert();
     origin = await startHttpOrigin();
-    server = startSeamoon([
-      'server',
-      '-a',
-      '127.0.0.1',
-      '-p',
-      '0',
+    server = startLocalServer([
       '--token',
       TOKEN,
       '--allow-private',
@@ -107,9 +107,8 @@ describe('wss:// tunnels: TLS verified by default, --ca and --insecure', () => {
       'socks5://127.0.0.1:0',
     ]);
     const port = await waitForListening(client, 'seamoon connect ');
-    const result = await curl(['-x', `socks5h://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/hello`]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(result.stdout.toString(), 'hello from origin');
+    const body = await curlThrough(`socks5h://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/hello`);
+    assert.equal(body.toString(), 'hello from origin');
     assert.ok(!client.output().includes(TOKEN), 'the token is never printed');
   });
 });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type RunningConsole, startConsole } from '../../src/control/console.js';
 import { DEFAULT_TUNNEL_CONFIG } from '../../src/control/model.js';
 import { curl } from '../helpers/curl.js';
 import { type Origin, patternBytes, sha256, startHttpOrigin, startUdpEcho } from '../helpers/origin.js';
+import { freePort } from '../helpers/processes.js';
 import { udpEchoThroughSocks } from '../helpers/v2ray.js';
 import {
   apiClient,
@@ -22,15 +23,6 @@ const ADMIN_PASSWORD = 'first-admin-password-7Q';
 const KUBE_SECRET = 'kube-token-SECRET-4f1d9a';
 const SS_SECRET = 'ss-password-SECRET-77ab';
 const UID_SECRET = '3b241101-e2bb-4255-8caf-4136c566a962';
-
-/** A port that is free right now (bound and released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function occupy(port: number): Promise<Server> {
   const server = createServer();

@@ -14,7 +14,7 @@ import { uuidToBytes } from '../../src/protocol/v2ray-shared/uuid.js';
 import { encodeVlessRequest, VlessCommand } from '../../src/protocol/vless/codec.js';
 import { ClientCallStream } from '../../src/transport/grpc/call-stream.js';
 import { TUNNEL_SERVICE } from '../../src/transport/grpc/service.js';
-import { curl } from '../helpers/curl.js';
+import { curlThrough } from '../helpers/curl.js';
 import {
   makeSelfSignedCert,
   type Origin,
@@ -25,7 +25,13 @@ import {
   startUdpEcho,
   type TlsMaterial,
 } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  type RunningProcess,
+  startConnect,
+  startLocalServer,
+  startSeamoon,
+  waitForListening,
+} from '../helpers/processes.js';
 
 const TOKEN = 'grpc-integration-token';
 const RAW_CLIENT = fileURLToPath(new URL('./grpc-raw-client.ts', import.meta.url));
@@ -125,18 +131,10 @@ describe('gRPC transport end to end (real processes)', () => {
     httpsOrigin = await startHttpsOrigin(originTls);
     server = startGrpcServer();
     serverPort = await waitForListening(server);
-    connect = startSeamoon([
-      'connect',
-      '--tunnel',
-      `grpc://127.0.0.1:${serverPort}`,
-      '--token',
-      TOKEN,
-      '--listen',
-      'mixed://127.0.0.1:0',
+    ({ process: connect, port: proxyPort } = await startConnect(`grpc://127.0.0.1:${serverPort}`, TOKEN, [
       '--log-level',
       'warn',
-    ]);
-    proxyPort = await waitForListening(connect);
+    ]));
   });
 
   after(async () => {
@@ -148,35 +146,25 @@ describe('gRPC transport end to end (real processes)', () => {
   });
 
   test('curl → SOCKS5 → grpc tunnel → origin', async () => {
-    const result = await curl([
-      '-x',
+    const body = await curlThrough(
       `socks5h://127.0.0.1:${proxyPort}`,
       `http://127.0.0.1:${origin.port}/hello`,
-    ]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(result.stdout.toString(), 'hello from origin');
+    );
+    assert.equal(body.toString(), 'hello from origin');
   });
 
   test('curl → HTTP proxy (plain request) → grpc tunnel → origin', async () => {
-    const result = await curl([
-      '-x',
-      `http://127.0.0.1:${proxyPort}`,
-      `http://127.0.0.1:${origin.port}/hello`,
-    ]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(result.stdout.toString(), 'hello from origin');
+    const body = await curlThrough(`http://127.0.0.1:${proxyPort}`, `http://127.0.0.1:${origin.port}/hello`);
+    assert.equal(body.toString(), 'hello from origin');
   });
 
   test('curl → HTTPS through CONNECT → grpc tunnel → TLS origin (1 MiB, sha256)', async () => {
-    const result = await curl([
-      '--cacert',
-      originTls.certPath,
-      '-x',
+    const body = await curlThrough(
       `http://127.0.0.1:${proxyPort}`,
       `https://127.0.0.1:${httpsOrigin.port}/bytes?n=1048576&seed=9`,
-    ]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(sha256(result.stdout), sha256(patternBytes(1048576, 9)));
+      ['--cacert', originTls.certPath],
+    );
+    assert.equal(sha256(body), sha256(patternBytes(1048576, 9)));
   });
 
   test('a separate grpc-js client (proto-loader codecs) uses GostTunel/Tunnel, Socks5 and Health', async () => {
@@ -260,7 +248,7 @@ describe('gRPC transport end to end (real processes)', () => {
   });
 
   test('the egress guard still applies over gRPC (SOCKS reply becomes the error code)', async () => {
-    const guarded = startSeamoon(['server', '-t', 'grpc', '-a', '127.0.0.1', '-p', '0', '--token', TOKEN]);
+    const guarded = startLocalServer(['-t', 'grpc', '--token', TOKEN]);
     cleanups.push(() => guarded.stop());
     const port = await waitForListening(guarded);
     const tunnel = createGrpcTunnel(new URL(`grpc://127.0.0.1:${port}`), { token: TOKEN });
@@ -273,10 +261,10 @@ describe('gRPC transport end to end (real processes)', () => {
 
   test('V2rayVless carries VLESS (self-authenticating: no token) when SM_UID is set', async () => {
     const uuid = randomUUID();
-    const vlessServer = startSeamoon(
-      ['server', '-t', 'grpc', '-a', '127.0.0.1', '-p', '0', '--token', TOKEN, '--allow-private'],
-      { SM_UID: uuid, SEAMOON_LOG_LEVEL: 'warn' },
-    );
+    const vlessServer = startLocalServer(['-t', 'grpc', '--token', TOKEN, '--allow-private'], {
+      SM_UID: uuid,
+      SEAMOON_LOG_LEVEL: 'warn',
+    });
     cleanups.push(() => vlessServer.stop());
     const port = await waitForListening(vlessServer);
     const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
@@ -302,7 +290,7 @@ describe('gRPC transport end to end (real processes)', () => {
   });
 
   test('grpc:// client against a WebSocket server says so', async () => {
-    const ws = startSeamoon(['server', '-a', '127.0.0.1', '-p', '0', '--token', TOKEN]);
+    const ws = startLocalServer(['--token', TOKEN]);
     cleanups.push(() => ws.stop());
     const port = await waitForListening(ws);
     const tunnel = createGrpcTunnel(new URL(`grpc://127.0.0.1:${port}`), { token: TOKEN });
@@ -371,27 +359,19 @@ describe('grpcs:// with the server terminating TLS', () => {
   };
 
   test('curl → seamoon connect --ca → grpcs → origin', async () => {
-    connect = startSeamoon([
-      'connect',
-      '--tunnel',
-      `grpcs://127.0.0.1:${port}`,
-      '--token',
-      TOKEN,
+    const started = await startConnect(`grpcs://127.0.0.1:${port}`, TOKEN, [
       '--ca',
       tlsMaterial.certPath,
-      '--listen',
-      'mixed://127.0.0.1:0',
       '--log-level',
       'warn',
     ]);
-    const proxyPort = await waitForListening(connect);
-    const result = await curl([
-      '-x',
+    connect = started.process;
+    const proxyPort = started.port;
+    const body = await curlThrough(
       `socks5h://127.0.0.1:${proxyPort}`,
       `http://127.0.0.1:${origin.port}/hello`,
-    ]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(result.stdout.toString(), 'hello from origin');
+    );
+    assert.equal(body.toString(), 'hello from origin');
   });
 
   test('verification is on by default: unknown and wrong CAs are rejected, --insecure accepted', async () => {
@@ -409,12 +389,7 @@ describe('grpcs:// with the server terminating TLS', () => {
   });
 
   test('grpcs:// against a wss:// (HTTP/1.1-only TLS) server says so', async () => {
-    const wss = startSeamoon([
-      'server',
-      '-a',
-      '127.0.0.1',
-      '-p',
-      '0',
+    const wss = startLocalServer([
       '--token',
       TOKEN,
       '--tls-cert',

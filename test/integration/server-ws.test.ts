@@ -3,7 +3,12 @@ import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createWebSocketStream, WebSocket } from 'ws';
 import { type Origin, startHttpOrigin, startUdpEcho, type UdpEcho } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  type RunningProcess,
+  startLocalServer,
+  startSeamoon,
+  waitForListening,
+} from '../helpers/processes.js';
 
 /**
  * The real `seamoon server` process, driven with the `ws` client speaking the raw route
@@ -124,10 +129,9 @@ describe('seamoon server (websocket), allowing private targets', () => {
 
   before(async () => {
     [originA, originB, udpEcho] = await Promise.all([startHttpOrigin(), startHttpOrigin(), startUdpEcho()]);
-    server = startSeamoon(
-      ['server', '-a', '127.0.0.1', '-p', '0', '--token', TOKEN, '--allow-private', '--log-level', 'debug'],
-      { SM_TOKEN: '' },
-    );
+    server = startLocalServer(['--token', TOKEN, '--allow-private', '--log-level', 'debug'], {
+      SM_TOKEN: '',
+    });
     base = `ws://127.0.0.1:${await waitForListening(server)}`;
   });
 
@@ -283,7 +287,7 @@ describe('seamoon server (websocket) egress guard on by default', () => {
 
   before(async () => {
     origin = await startHttpOrigin();
-    server = startSeamoon(['server', '-a', '127.0.0.1', '-p', '0', '--token', TOKEN], { SM_TOKEN: '' });
+    server = startLocalServer(['--token', TOKEN], { SM_TOKEN: '' });
     base = `ws://127.0.0.1:${await waitForListening(server)}`;
   });
 
@@ -349,7 +353,7 @@ describe('seamoon server (websocket) egress guard on by default', () => {
 
 describe('seamoon server command line', () => {
   test('without a token one is generated and printed exactly once', async () => {
-    const server = startSeamoon(['server', '-a', '127.0.0.1', '-p', '0', '--log-level', 'debug'], {
+    const server = startLocalServer(['--log-level', 'debug'], {
       SM_TOKEN: '',
     });
     try {
@@ -365,7 +369,7 @@ describe('seamoon server command line', () => {
   });
 
   test('SM_TOKEN is used and SIGTERM closes gracefully with status 0', async () => {
-    const server = startSeamoon(['server', '-a', '127.0.0.1', '-p', '0'], { SM_TOKEN: 'from-env-token' });
+    const server = startLocalServer([], { SM_TOKEN: 'from-env-token' });
     const port = await waitForListening(server);
     const tunnel = await openTunnel(`ws://127.0.0.1:${port}/socks5`, { token: 'from-env-token' });
     assert.equal(server.output().includes('from-env-token'), false);
@@ -374,7 +378,7 @@ describe('seamoon server command line', () => {
   });
 
   test('--no-auth warns loudly and serves without a token', async () => {
-    const server = startSeamoon(['server', '-a', '127.0.0.1', '-p', '0', '--no-auth'], {
+    const server = startLocalServer(['--no-auth'], {
       SM_TOKEN: 'ignored',
     });
     try {
@@ -389,7 +393,7 @@ describe('seamoon server command line', () => {
 
   test('-t grpc starts the gRPC transport', async () => {
     // Before the gRPC transport existed this was a one-line "not available yet" error (exit 2).
-    const server = startSeamoon(['server', '-a', '127.0.0.1', '-p', '0', '-t', 'grpc', '--token', TOKEN]);
+    const server = startLocalServer(['-t', 'grpc', '--token', TOKEN]);
     try {
       await server.waitFor(/listening on 127\.0\.0\.1:\d+ \(grpc\)/);
     } finally {

@@ -6,9 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { createWebSocketStream, WebSocket } from 'ws';
 import { type Origin, startHttpOrigin } from '../helpers/origin.js';
-import { ROOT, type RunningProcess, start, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  freePort,
+  ROOT,
+  type RunningProcess,
+  start,
+  startLocalServer,
+  waitForListening,
+} from '../helpers/processes.js';
+import { openSocksRoute, readExactly, socksConnect } from '../helpers/socks.js';
 
 /**
  * Tor routing on the server: SM-ONION streams and `.onion` targets go to the Tor SOCKS port
@@ -22,52 +29,6 @@ const TOKEN = 'tor-test-token';
 const ONION = 'duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion';
 const hasBinary = (name: string) => spawnSync('which', [name]).status === 0;
 
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Resolves with exactly `n` bytes from the stream (or rejects when it ends first). */
-function readExactly(stream: Duplex, n: number, timeoutMs = 20_000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    const timer = setTimeout(() => finish(new Error(`timed out waiting for ${n} bytes`)), timeoutMs);
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length >= n) finish(undefined, buffered.subarray(0, n), buffered.subarray(n));
-    };
-    const onEnd = () => finish(new Error(`stream ended after ${buffered.length} of ${n} bytes`));
-    const finish = (err?: Error, value?: Buffer, rest?: Buffer) => {
-      clearTimeout(timer);
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('close', onEnd);
-      stream.pause();
-      // Put back what belongs to the next read (only once paused and unhooked, or it is re-emitted here).
-      if (rest && rest.length > 0) stream.unshift(rest);
-      if (err) reject(err);
-      else resolve(value!);
-    };
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('close', onEnd);
-    stream.resume();
-  });
-}
-
-function socksRequest(host: string, port: number): Buffer {
-  const portBytes = Buffer.alloc(2);
-  portBytes.writeUInt16BE(port);
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) {
-    return Buffer.concat([Buffer.from([5, 1, 0, 1]), Buffer.from(host.split('.').map(Number)), portBytes]);
-  }
-  const name = Buffer.from(host);
-  return Buffer.concat([Buffer.from([5, 1, 0, 3, name.length]), name, portBytes]);
-}
-
 interface SocksOutcome {
   reply: number;
   stream: Duplex;
@@ -80,23 +41,10 @@ async function socksThroughTunnel(
   target: { host: string; port: number },
   onion: boolean,
 ): Promise<SocksOutcome> {
-  const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
-  if (onion) headers['sm-onion'] = 'enable';
-  const socket = new WebSocket(`ws://127.0.0.1:${serverPort}/socks5`, { headers });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  const stream = createWebSocketStream(socket);
-  stream.on('error', () => {});
+  const stream = await openSocksRoute(serverPort, TOKEN, onion);
   const started = Date.now();
-  stream.write(Buffer.from([5, 1, 0]));
-  assert.deepEqual([...(await readExactly(stream, 2))], [5, 0]);
-  stream.write(socksRequest(target.host, target.port));
-  const head = await readExactly(stream, 4);
-  const addressLength = head[3] === 1 ? 4 : head[3] === 4 ? 16 : (await readExactly(stream, 1))[0]!;
-  await readExactly(stream, addressLength + 2);
-  return { reply: head[1]!, stream, elapsedMs: Date.now() - started };
+  const reply = await socksConnect(stream, target);
+  return { reply, stream, elapsedMs: Date.now() - started };
 }
 
 async function httpGetOver(stream: Duplex, path: string): Promise<string> {
@@ -107,19 +55,7 @@ async function httpGetOver(stream: Duplex, path: string): Promise<string> {
 }
 
 async function startServer(extra: string[]): Promise<{ server: RunningProcess; port: number }> {
-  const server = startSeamoon([
-    'server',
-    '-a',
-    '127.0.0.1',
-    '-p',
-    '0',
-    '--token',
-    TOKEN,
-    '--allow-private',
-    '--log-level',
-    'warn',
-    ...extra,
-  ]);
+  const server = startLocalServer(['--token', TOKEN, '--allow-private', '--log-level', 'warn', ...extra]);
   return { server, port: await waitForListening(server) };
 }
 

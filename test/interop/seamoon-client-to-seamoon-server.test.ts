@@ -9,7 +9,12 @@ import {
   startUdpEcho,
   type UdpEcho,
 } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import {
+  type RunningProcess,
+  startLocalServer,
+  startSeamoon,
+  waitForListening,
+} from '../helpers/processes.js';
 import { fetchPatternThroughSocks, udpEchoThroughSocks } from '../helpers/v2ray.js';
 
 /**
@@ -68,18 +73,7 @@ describe('seamoon client → seamoon server over share links', () => {
   before(async () => {
     origin = await startHttpOrigin();
     echo = await startUdpEcho();
-    server = startSeamoon([
-      'server',
-      '-a',
-      '127.0.0.1',
-      '-p',
-      '0',
-      '--allow-private',
-      '--uid',
-      UUID,
-      '--ss-pass',
-      SS_PASSWORD,
-    ]);
+    server = startLocalServer(['--allow-private', '--uid', UUID, '--ss-pass', SS_PASSWORD]);
     serverPort = await waitForListening(server);
   });
 
@@ -112,12 +106,7 @@ describe('seamoon client → seamoon server over share links', () => {
 
   test('vless:// with security=tls and sni to a server serving TLS itself (--ca trusts its certificate)', async () => {
     const tls = makeSelfSignedCert('localhost');
-    const tlsServer = startSeamoon([
-      'server',
-      '-a',
-      '127.0.0.1',
-      '-p',
-      '0',
+    const tlsServer = startLocalServer([
       '--allow-private',
       '--uid',
       UUID,

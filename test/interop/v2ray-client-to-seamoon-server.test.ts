@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Origin, startHttpOrigin, startUdpEcho, type UdpEcho } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import { type RunningProcess, startLocalServer, waitForListening } from '../helpers/processes.js';
 import {
   fetchPatternThroughSocks,
   startV2rayClient,
@@ -63,12 +63,9 @@ describe('v2ray client → seamoon server', { skip }, () => {
     origin = await startHttpOrigin();
     echo = await startUdpEcho();
     // Users from SM_UID (comma-separated); the password from --ss-pass.
-    server = startSeamoon(
-      ['server', '-a', '127.0.0.1', '-p', '0', '--allow-private', '--ss-pass', SS_PASSWORD],
-      {
-        SM_UID: `${UUID}, ${SECOND_UUID}`,
-      },
-    );
+    server = startLocalServer(['--allow-private', '--ss-pass', SS_PASSWORD], {
+      SM_UID: `${UUID}, ${SECOND_UUID}`,
+    });
     serverPort = await waitForListening(server);
   });
 
@@ -118,12 +115,7 @@ describe('v2ray client → seamoon server, other Shadowsocks ciphers', { skip },
     ['chacha20-poly1305', 'chacha20-ietf-poly1305'],
   ]) {
     test(`server ${serverCipher} ← client ${clientCipher}: 16 MiB intact`, async () => {
-      const server = startSeamoon([
-        'server',
-        '-a',
-        '127.0.0.1',
-        '-p',
-        '0',
+      const server = startLocalServer([
         '--allow-private',
         '--ss-pass',
         SS_PASSWORD,

@@ -22,7 +22,7 @@ import {
   vmessUser,
 } from '../../src/protocol/vmess/header.js';
 import { type Origin, startHttpOrigin } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import { type RunningProcess, startLocalServer, waitForListening } from '../helpers/processes.js';
 import { fetchPatternThroughSocks, startV2rayClient, v2rayAvailable } from '../helpers/v2ray.js';
 
 /**
@@ -115,12 +115,7 @@ describe('v2ray-family routes refuse bad clients without an oracle', { skip }, (
 
   before(async () => {
     origin = await startHttpOrigin();
-    server = startSeamoon([
-      'server',
-      '-a',
-      '127.0.0.1',
-      '-p',
-      '0',
+    server = startLocalServer([
       '--allow-private',
       '--uid',
       UUID,
@@ -233,17 +228,7 @@ describe('v2ray-family routes refuse bad clients without an oracle', { skip }, (
   });
 
   test('targets still pass the egress guard: without --allow-private a loopback target gets nothing', async () => {
-    const guarded = startSeamoon([
-      'server',
-      '-a',
-      '127.0.0.1',
-      '-p',
-      '0',
-      '--uid',
-      UUID,
-      '--log-level',
-      'debug',
-    ]);
+    const guarded = startLocalServer(['--uid', UUID, '--log-level', 'debug']);
     try {
       const guardedPort = await waitForListening(guarded);
       const request = Buffer.concat([

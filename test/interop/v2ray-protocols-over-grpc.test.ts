@@ -7,7 +7,7 @@ import { CodecDuplex } from '../../src/protocol/v2ray-shared/codec-duplex.js';
 import { ClientCallStream } from '../../src/transport/grpc/call-stream.js';
 import { decodeTunnelChunk, encodeTunnelChunk } from '../../src/transport/grpc/messages.js';
 import { type Origin, patternBytes, sha256, startHttpOrigin } from '../helpers/origin.js';
-import { type RunningProcess, startSeamoon, waitForListening } from '../helpers/processes.js';
+import { type RunningProcess, startLocalServer, waitForListening } from '../helpers/processes.js';
 
 /**
  * The same routes over the gRPC transport (`/tunnel.Tunnel/V2rayVless|V2rayVmess|V2raySsr`):
@@ -65,14 +65,9 @@ describe('v2ray-family routes over gRPC', () => {
 
   before(async () => {
     origin = await startHttpOrigin();
-    server = startSeamoon([
-      'server',
+    server = startLocalServer([
       '-t',
       'grpc',
-      '-a',
-      '127.0.0.1',
-      '-p',
-      '0',
       '--allow-private',
       '--uid',
       UUID,

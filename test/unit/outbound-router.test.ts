@@ -4,7 +4,8 @@ import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { Target } from '../../src/core/address.js';
 import { SeamoonError } from '../../src/core/errors.js';
-import { deferredUdpSession, normalizeCascadeUrl } from '../../src/outbound/cascade.js';
+import { normalizeCascadeUrl } from '../../src/outbound/cascade.js';
+import { deferredUdpSession } from '../../src/outbound/deferred-udp.js';
 import { createRouterOutbound } from '../../src/outbound/router.js';
 import { createTorOutbound, isOnionHost } from '../../src/outbound/tor.js';
 import type { DialOptions, Outbound, UdpSession } from '../../src/outbound/types.js';
@@ -155,8 +156,10 @@ describe('cascade helpers', () => {
     assert.equal(normalizeCascadeUrl('grpcs://abc.example:443'), 'grpcs://abc.example:443');
     assert.equal(normalizeCascadeUrl('wss://abc.example/prefix'), 'wss://abc.example/prefix');
   });
+});
 
-  test('a deferred UDP session queues datagrams until the next hop is open, then relays both ways', async () => {
+describe('deferred UDP session', () => {
+  test('queues datagrams until the real session is open, then relays both ways', async () => {
     const inner = fakeUdp();
     let open!: (session: UdpSession) => void;
     const session = deferredUdpSession(new Promise<UdpSession>((resolve) => (open = resolve)));
@@ -179,7 +182,7 @@ describe('cascade helpers', () => {
     assert.equal((closedWith as Error | null)?.message, 'gone');
   });
 
-  test('a deferred UDP session closes when the next hop cannot be reached, and closing early closes the late session', async () => {
+  test('closes when the real session cannot be opened, and closing early closes the late session', async () => {
     const failed = deferredUdpSession(Promise.reject(new SeamoonError('TUNNEL_UNAVAILABLE', 'down')));
     const closedWith = await new Promise<Error | undefined>((resolve) => failed.onClose(resolve));
     assert.match(String(closedWith), /down/);

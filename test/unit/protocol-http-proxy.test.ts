@@ -15,8 +15,9 @@ import { encodeRequest } from '../../src/protocol/socks5-codec.js';
 import { StreamReader } from '../../src/protocol/stream-reader.js';
 import { DEFAULT_TIMEOUTS, type ProxyHandler, type ProxyHandlerContext } from '../../src/protocol/types.js';
 import { wsToDuplex } from '../../src/transport/ws-stream.js';
-import { curl } from '../helpers/curl.js';
+import { curl, curlThrough } from '../helpers/curl.js';
 import { makeSelfSignedCert, type Origin, startHttpOrigin, startHttpsOrigin } from '../helpers/origin.js';
+import { freePort } from '../helpers/processes.js';
 
 async function listen(server: Server | HttpServer): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -78,13 +79,6 @@ async function startNamedOrigin(name: string) {
   };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  const port = await listen(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('HTTP proxy handler', () => {
   let origin: Origin;
   let originA: Awaited<ReturnType<typeof startNamedOrigin>>;
@@ -113,9 +107,8 @@ describe('HTTP proxy handler', () => {
   });
 
   test('plain GET through curl', async () => {
-    const result = await curl(['-x', proxy.url, `http://127.0.0.1:${origin.port}/hello`]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(result.stdout.toString(), 'hello from origin');
+    const body = await curlThrough(proxy.url, `http://127.0.0.1:${origin.port}/hello`);
+    assert.equal(body.toString(), 'hello from origin');
   });
 
   test('keep-alive: two requests to two origins on one connection, each answered by its own host', async () => {
@@ -205,9 +198,8 @@ describe('HTTP proxy handler', () => {
     const tls = makeSelfSignedCert();
     const secure = await startHttpsOrigin(tls);
     try {
-      const result = await curl(['-k', '-x', proxy.url, `https://127.0.0.1:${secure.port}/hello`]);
-      assert.equal(result.exitCode, 0, result.stderr);
-      assert.equal(result.stdout.toString(), 'hello from origin');
+      const body = await curlThrough(proxy.url, `https://127.0.0.1:${secure.port}/hello`, ['-k']);
+      assert.equal(body.toString(), 'hello from origin');
     } finally {
       await secure.close();
     }

@@ -2,20 +2,26 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Target } from '../../src/core/address.js';
 import { silentLogger } from '../../src/core/logger.js';
-import type { Outbound, UdpSession } from '../../src/outbound/types.js';
+import type { Outbound, UdpOptions, UdpSession } from '../../src/outbound/types.js';
 import { encodeUdpFrame } from '../../src/protocol/socks5-codec.js';
-import { DEFAULT_TIMEOUTS } from '../../src/protocol/types.js';
+import { DEFAULT_TIMEOUTS, type Timeouts } from '../../src/protocol/types.js';
 import { buildRouteTable } from '../../src/server/builtin-routes.js';
-import type { MessageChannel, TunnelRequest } from '../../src/server/routes.js';
+import type { MessageChannel, MessageRoute, TunnelRequest } from '../../src/server/routes.js';
 
-/** An outbound whose UDP session records what was sent and echoes it back from the target. */
-function echoingOutbound() {
+/**
+ * An outbound whose UDP session records what was sent and echoes it back from the target;
+ * `openUdp` resolves only once `opening` has (a next hop still handshaking).
+ */
+function echoingOutbound(opening: Promise<void> = Promise.resolve()) {
   const sent: Array<{ target: Target; payload: string }> = [];
+  const udpOptions: Array<UdpOptions | undefined> = [];
   let closed = false;
   const outbound: Outbound = {
     name: 'fake',
     dial: () => Promise.reject(new Error('no TCP here')),
-    async openUdp() {
+    async openUdp(options) {
+      udpOptions.push(options);
+      await opening;
       let onMessage: (source: Target, payload: Buffer) => void = () => {};
       const closeListeners: Array<() => void> = [];
       const session: UdpSession = {
@@ -37,7 +43,7 @@ function echoingOutbound() {
       return session;
     },
   };
-  return { outbound, sent, isClosed: () => closed };
+  return { outbound, sent, udpOptions, isClosed: () => closed };
 }
 
 function fakeChannel() {
@@ -65,6 +71,17 @@ const request: TunnelRequest = {
 };
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
+/** The `/socks5-udp` route of a table built around `outbound`. */
+async function socks5UdpRoute(
+  outbound: Outbound,
+  timeouts: Timeouts = DEFAULT_TIMEOUTS,
+): Promise<MessageRoute> {
+  const table = await buildRouteTable({ outbound, timeouts, log: silentLogger, env: {} });
+  const route = table.get('socks5-udp');
+  if (route?.kind !== 'message') throw new Error('socks5-udp is not a message route');
+  return route;
+}
+
 describe('built-in routes', () => {
   test('the table holds the original routes', async () => {
     const { outbound } = echoingOutbound();
@@ -76,15 +93,7 @@ describe('built-in routes', () => {
 
   test('/socks5-udp: RSV 0 and length-prefixed frames, several per message; replies length-prefixed', async () => {
     const fake = echoingOutbound();
-    const table = await buildRouteTable({
-      outbound: fake.outbound,
-      timeouts: DEFAULT_TIMEOUTS,
-      log: silentLogger,
-      env: {},
-    });
-    const route = table.get('socks5-udp');
-    assert.equal(route?.kind, 'message');
-    if (route?.kind !== 'message') return;
+    const route = await socks5UdpRoute(fake.outbound);
     const { channel, out, deliver } = fakeChannel();
     const done = route.handle(channel, request);
     await tick();
@@ -115,12 +124,43 @@ describe('built-in routes', () => {
     assert.equal(fake.isClosed(), true);
   });
 
+  test('/socks5-udp keeps the datagrams that arrive while the UDP session is still opening', async () => {
+    let open!: () => void;
+    const fake = echoingOutbound(new Promise<void>((resolve) => (open = resolve)));
+    const route = await socks5UdpRoute(fake.outbound);
+    const { channel, out, deliver } = fakeChannel();
+    const done = route.handle(channel, request);
+    const target = { host: '127.0.0.1', port: 5353 };
+    for (const payload of ['first', 'second', 'third']) {
+      deliver(encodeUdpFrame({ target, payload: Buffer.from(payload) }));
+    }
+    open();
+    await tick();
+    assert.deepEqual(
+      fake.sent.map((s) => s.payload),
+      ['first', 'second', 'third'],
+    );
+    assert.equal(out.length, 3);
+    channel.close();
+    await done;
+    assert.equal(fake.isClosed(), true);
+  });
+
+  test('/socks5-udp hands the hops a cascaded stream came through to the outbound', async () => {
+    const fake = echoingOutbound();
+    const route = await socks5UdpRoute(fake.outbound);
+    const { channel } = fakeChannel();
+    const done = route.handle(channel, { ...request, headers: { 'sm-hops': 'aa11, bb22' } });
+    await tick();
+    channel.close();
+    await done;
+    assert.deepEqual(fake.udpOptions, [{ hops: ['aa11', 'bb22'] }]);
+  });
+
   test('/socks5-udp closes an idle session', async () => {
     const fake = echoingOutbound();
     const timeouts = { ...DEFAULT_TIMEOUTS, idleMs: 100 };
-    const table = await buildRouteTable({ outbound: fake.outbound, timeouts, log: silentLogger, env: {} });
-    const route = table.get('socks5-udp');
-    if (route?.kind !== 'message') throw new Error('socks5-udp is not a message route');
+    const route = await socks5UdpRoute(fake.outbound, timeouts);
     const { channel } = fakeChannel();
     const started = Date.now();
     // The route's idle timer does not hold the process open; this keeps the test's loop alive.

@@ -231,7 +231,9 @@ export class WarmSessionPool {
 
   #unavailable(): SeamoonError {
     const last = this.#lastError;
-    if (last && last.code === 'AUTH_FAILED') return last;
+    // The server answered and refused us (token, cascade loop): that answer is the error,
+    // not "unavailable" — retrying elsewhere or later will not change it.
+    if (last && (last.code === 'AUTH_FAILED' || last.code === 'EGRESS_DENIED')) return last;
     return new SeamoonError('TUNNEL_UNAVAILABLE', last ? last.message : 'tunnel not connected', {
       cause: last,
     });

@@ -11,6 +11,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Target } from '../../core/address.js';
 import { SeamoonError, toSeamoonError } from '../../core/errors.js';
+import { formatHops, HOPS_HEADER } from '../../core/hops.js';
 import { VERSION } from '../../core/version.js';
 import type { DialOptions, UdpSession } from '../../outbound/types.js';
 import { socks5Connect } from '../../protocol/socks5-client.js';
@@ -127,6 +128,9 @@ export function createGrpcTunnel(url: URL, options: TunnelOptions = {}): Tunnel 
       switch (err.code) {
         case status.UNAUTHENTICATED:
           return new SeamoonError('AUTH_FAILED', `${where} rejected the token`);
+        case status.FAILED_PRECONDITION:
+          // The server refused the stream by policy (a cascade loop); answered like a denied target.
+          return new SeamoonError('EGRESS_DENIED', `${where} refused the stream: ${err.details}`);
         case status.UNIMPLEMENTED:
           return new SeamoonError('TUNNEL_UNAVAILABLE', `${where} does not serve ${path}`);
         case status.DEADLINE_EXCEEDED:
@@ -162,6 +166,7 @@ export function createGrpcTunnel(url: URL, options: TunnelOptions = {}): Tunnel 
     const metadata = new Metadata();
     if (token) metadata.set('authorization', `Bearer ${token}`);
     if (onion) metadata.set('sm-onion', 'enable');
+    if (options.hops && options.hops.length > 0) metadata.set(HOPS_HEADER, formatHops(options.hops));
     return metadata;
   };
 

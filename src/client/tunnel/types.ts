@@ -34,4 +34,9 @@ export interface TunnelOptions {
   onion?: boolean;
   /** Fast path: multiplexed connections kept open and ready (default 2). */
   warm?: number;
+  /**
+   * Cascade servers every stream of this tunnel already passed, sent as SM-HOPS (header or
+   * metadata) so a server that finds itself there refuses instead of forwarding in a loop.
+   */
+  hops?: readonly string[];
 }

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Target } from '../../core/address.js';
 import { SeamoonError } from '../../core/errors.js';
+import { formatHops, HOPS_HEADER } from '../../core/hops.js';
 import { createLogger, type Logger } from '../../core/logger.js';
 import type { DialOptions, UdpSession } from '../../outbound/types.js';
 import { FastPathClientStream } from '../../transport/mux/fast-path-client.js';
@@ -53,6 +54,8 @@ export function createWsMuxTunnel(url: URL, options: TunnelOptions & MuxTunnelSe
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
   if (options.onion) headers['sm-onion'] = 'enable';
+  // A cascade hop names the servers the stream came through, so a loop is refused (HTTP 508).
+  if (options.hops && options.hops.length > 0) headers[HOPS_HEADER] = formatHops(options.hops);
 
   const pool = new WarmSessionPool({
     size: Math.max(1, options.warm ?? DEFAULT_WARM_SESSIONS),

@@ -32,6 +32,13 @@ function upgradeRejection(res: IncomingMessage, displayUrl: string): SeamoonErro
   if (status === 401 || status === 403) {
     return new SeamoonError('AUTH_FAILED', `tunnel rejected the token (HTTP ${status} from ${displayUrl})`);
   }
+  if (status === 508) {
+    // A cascade loop: refused by policy, answered like a denied target (SOCKS 0x02).
+    return new SeamoonError(
+      'EGRESS_DENIED',
+      `tunnel ${displayUrl} refused the stream: cascade loop detected`,
+    );
+  }
   return new SeamoonError(
     'TUNNEL_UNAVAILABLE',
     `tunnel refused the websocket upgrade with HTTP ${status} (${displayUrl})`,

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { formatTarget, type Target } from '../../core/address.js';
 import { SeamoonError, toSeamoonError } from '../../core/errors.js';
+import { formatHops, HOPS_HEADER } from '../../core/hops.js';
 import type { DialOptions, UdpSession } from '../../outbound/types.js';
 import { socks5Connect } from '../../protocol/socks5-client.js';
 import { wsToDuplex } from '../../transport/ws-stream.js';
@@ -20,6 +21,8 @@ export interface WsTunnelContext {
   tls: TlsSettings;
   token?: string;
   onion: boolean;
+  /** Sent as SM-HOPS when not empty (TunnelOptions.hops). */
+  hops: readonly string[];
   /** Every live WebSocket, so `close()` can end them all. */
   sockets: Set<WebSocket>;
 }
@@ -28,6 +31,7 @@ function headersFor(context: WsTunnelContext, onion: boolean): Record<string, st
   const headers: Record<string, string> = {};
   if (context.token) headers.authorization = `Bearer ${context.token}`;
   if (onion) headers['sm-onion'] = 'enable';
+  if (context.hops.length > 0) headers[HOPS_HEADER] = formatHops(context.hops);
   return headers;
 }
 
@@ -89,6 +93,7 @@ export function createWsTunnel(url: URL, options: TunnelOptions = {}): Tunnel {
     tls: { insecure: options.insecure, ca: options.ca },
     token: options.token ?? endpoint.token,
     onion: options.onion ?? false,
+    hops: options.hops ?? [],
     sockets: new Set(),
   };
   let closed = false;

@@ -15,6 +15,18 @@ export class HttpError extends Error {
 
 export const notFound = (what: string, id: number) => new HttpError(404, `${what} ${id} not found`);
 
+/** A lookup by id that answers 404 (`<what> <id> not found`) for an unknown id. */
+export function loaderFor<T>(
+  what: string,
+  get: (id: number) => Promise<T | undefined>,
+): (id: number) => Promise<T> {
+  return async (id) => {
+    const found = await get(id);
+    if (found === undefined) throw notFound(what, id);
+    return found;
+  };
+}
+
 /** The original's envelopes: `{success, total, data}` and `{success: false, code, msg}`. */
 export function ok(c: Context, data: unknown, total = 1) {
   return c.json({ success: true, total, data });

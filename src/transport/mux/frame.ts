@@ -55,8 +55,8 @@ export interface Frame extends FrameHeader {
 
 export function encodeHeader(header: FrameHeader): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE);
-  out.writeUInt8(YAMUX_VERSION, 0);
-  out.writeUInt8(header.type, 1);
+  out[0] = YAMUX_VERSION;
+  out[1] = header.type;
   out.writeUInt16BE(header.flags, 2);
   out.writeUInt32BE(header.streamId >>> 0, 4);
   out.writeUInt32BE(header.length >>> 0, 8);

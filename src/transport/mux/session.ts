@@ -78,6 +78,7 @@ export class YamuxSession {
     this.#log = options.log;
     this.#host = {
       send: (frame) => this.#send(frame),
+      sendData: (header, payload) => this.#sendData(header, payload),
       congested: () => this.#congested,
       forget: (stream) => {
         if (this.#streams.get(stream.id) === stream) this.#streams.delete(stream.id);
@@ -201,6 +202,12 @@ export class YamuxSession {
     // after every frame; allow a few frames in flight and wait for 'drain' beyond that.
     if (this.#conn.writableLength >= MAX_BUFFERED_BYTES) this.#congested = true;
     return !this.#congested;
+  }
+
+  #sendData(header: Buffer, payload: Buffer): boolean {
+    if (this.#closed || this.#conn.destroyed) return false;
+    this.#conn.write(header);
+    return this.#send(payload);
   }
 
   #onDrain(): void {

@@ -1,14 +1,26 @@
 import { Duplex } from 'node:stream';
 import { SeamoonError } from '../../core/errors.js';
-import { encodeFrame, Flag, FrameType, INITIAL_STREAM_WINDOW } from './frame.js';
+import { encodeFrame, encodeHeader, Flag, FrameType, INITIAL_STREAM_WINDOW } from './frame.js';
 
 /** Largest Data payload we put in one frame: small enough that streams interleave fairly. */
 export const MAX_FRAME_DATA = 64 * 1024;
+/**
+ * Payloads up to this size are copied behind their header and go out as one write (one
+ * WebSocket message); bigger ones are written after the header as they are, since copying
+ * them costs more than the extra message.
+ */
+const JOIN_PAYLOAD_UP_TO = 8 * 1024;
 
 /** What a stream needs from its session (kept narrow so the two stay testable apart). */
 export interface StreamHost {
   /** Writes one encoded frame; false means the connection is congested (wait for onDrain). */
   send(frame: Buffer): boolean;
+  /**
+   * Writes a Data frame as its header followed by the payload, without joining them: the
+   * payload is usually a socket read buffer, and a joined copy would double the bytes held
+   * in flight (and the garbage left behind) for every frame.
+   */
+  sendData(header: Buffer, payload: Buffer): boolean;
   congested(): boolean;
   /** The stream is fully closed or reset: drop it from the session's table. */
   forget(stream: YamuxStream): void;
@@ -124,9 +136,9 @@ export class YamuxStream extends Duplex {
       const payload = pending.chunk.subarray(pending.offset, pending.offset + size);
       pending.offset += size;
       this.#sendWindow -= size;
-      this.#host.send(
-        encodeFrame({ type: FrameType.Data, flags: this.#openFlags(), streamId: this.id }, payload),
-      );
+      const header = { type: FrameType.Data, flags: this.#openFlags(), streamId: this.id };
+      if (size <= JOIN_PAYLOAD_UP_TO) this.#host.send(encodeFrame(header, payload));
+      else this.#host.sendData(encodeHeader({ ...header, length: size }), payload);
     }
     this.#pendingWrite = undefined;
     pending.callback();

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { ProviderStatus } from '../../model.js';
 import type { AuthEnv } from '../auth.js';
 import type { ApiContext } from '../context.js';
-import { HttpError, notFound, ok, paging, parseWith, pathId, readBody } from '../http.js';
+import { HttpError, loaderFor, ok, paging, parseWith, pathId, readBody } from '../http.js';
 import { providerCreateSchema, providerUpdateSchema } from '../schemas.js';
 import { providerView } from '../views.js';
 
@@ -13,11 +13,7 @@ export function providerRoutes(ctx: ApiContext): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   const { providers } = ctx.repos;
 
-  const load = async (id: number) => {
-    const p = await providers.get(id);
-    if (!p) throw notFound('provider', id);
-    return p;
-  };
+  const load = loaderFor('provider', (id) => providers.get(id));
 
   app.get('/', async (c) => {
     const { offset, limit } = paging(c);

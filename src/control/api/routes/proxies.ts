@@ -3,20 +3,17 @@ import { describeBindError, probePort } from '../../lifecycle/port-probe.js';
 import { ProxyStatus } from '../../model.js';
 import type { AuthEnv } from '../auth.js';
 import type { ApiContext } from '../context.js';
-import { HttpError, notFound, ok, paging, parseWith, pathId, readBody } from '../http.js';
+import { HttpError, loaderFor, ok, paging, parseWith, pathId, readBody } from '../http.js';
 import { proxyCreateSchema, proxyUpdateSchema } from '../schemas.js';
 import { proxyView } from '../views.js';
+import { addTrafficRoute } from './traffic.js';
 import { createTunnel } from './tunnels.js';
 
 export function proxyRoutes(ctx: ApiContext): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   const { proxies, tunnels } = ctx.repos;
 
-  const load = async (id: number) => {
-    const p = await proxies.get(id);
-    if (!p) throw notFound('proxy', id);
-    return p;
-  };
+  const load = loaderFor('proxy', (id) => proxies.get(id));
 
   /** 409 when another proxy or another program holds the address; 400 when it cannot exist here. */
   const checkListen = async (address: string, port: number, selfId?: number) => {
@@ -60,13 +57,7 @@ export function proxyRoutes(ctx: ApiContext): Hono<AuthEnv> {
 
   app.get('/:id', async (c) => ok(c, proxyView(ctx.lifecycle, await load(pathId(c)))));
 
-  app.get('/:id/traffic', async (c) => {
-    const id = pathId(c);
-    await load(id);
-    const minutes = Math.min(7 * 24 * 60, Math.max(1, Number(c.req.query('minutes') ?? 60) || 60));
-    const rows = await ctx.repos.samples.list('proxy', id, Math.floor(Date.now() / 60_000) - minutes);
-    return ok(c, rows, rows.length);
-  });
+  addTrafficRoute(app, ctx, 'proxy', load);
 
   app.post('/', async (c) => {
     const body = parseWith(proxyCreateSchema, await readBody(c));

@@ -11,9 +11,10 @@ import {
 } from '../../model.js';
 import type { AuthEnv } from '../auth.js';
 import type { ApiContext } from '../context.js';
-import { HttpError, notFound, ok, paging, parseWith, pathId, readBody } from '../http.js';
+import { HttpError, loaderFor, ok, paging, parseWith, pathId, readBody } from '../http.js';
 import { type tunnelConfigSchema, tunnelCreateSchema, tunnelUpdateSchema } from '../schemas.js';
 import { tunnelView, tunnelViews } from '../views.js';
+import { addTrafficRoute } from './traffic.js';
 
 type TunnelConfigInput = z.infer<typeof tunnelConfigSchema>;
 
@@ -88,11 +89,7 @@ export function tunnelRoutes(ctx: ApiContext): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   const { tunnels } = ctx.repos;
 
-  const load = async (id: number) => {
-    const t = await tunnels.get(id);
-    if (!t) throw notFound('tunnel', id);
-    return t;
-  };
+  const load = loaderFor('tunnel', (id) => tunnels.get(id));
 
   app.get('/', async (c) => {
     const { offset, limit } = paging(c);
@@ -117,13 +114,7 @@ export function tunnelRoutes(ctx: ApiContext): Hono<AuthEnv> {
     return ok(c, await tunnelView(ctx.repos, await load(id)));
   });
 
-  app.get('/:id/traffic', async (c) => {
-    const id = pathId(c);
-    await load(id);
-    const minutes = Math.min(7 * 24 * 60, Math.max(1, Number(c.req.query('minutes') ?? 60) || 60));
-    const rows = await ctx.repos.samples.list('tunnel', id, Math.floor(Date.now() / 60_000) - minutes);
-    return ok(c, rows, rows.length);
-  });
+  addTrafficRoute(app, ctx, 'tunnel', load);
 
   app.post('/', async (c) => {
     const body = parseWith(tunnelCreateSchema, await readBody(c));

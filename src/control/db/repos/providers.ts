@@ -3,6 +3,7 @@ import type { CloudAuth, ProviderRecord } from '../../model.js';
 import type { SecretBox } from '../../secrets.js';
 import { nowIso } from '../database.js';
 import type { Database, ProvidersTable } from '../schema.js';
+import { EntityTable, mergeNonEmpty } from './entity-table.js';
 
 const CREDS = 'providers:credentials';
 
@@ -28,41 +29,34 @@ function toRecord(row: Selectable<ProvidersTable>): ProviderRecord {
 }
 
 export class ProvidersRepo {
+  readonly #rows: EntityTable<'providers'>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly box: SecretBox,
-  ) {}
+  ) {
+    this.#rows = new EntityTable(db, 'providers');
+  }
 
   async list(offset: number, limit: number): Promise<ProviderRecord[]> {
-    const rows = await this.db
-      .selectFrom('providers')
-      .selectAll()
-      .orderBy('id')
-      .offset(offset)
-      .limit(limit)
-      .execute();
-    return rows.map(toRecord);
+    return (await this.#rows.page(offset, limit)).map(toRecord);
   }
 
   async listAll(): Promise<ProviderRecord[]> {
-    return (await this.db.selectFrom('providers').selectAll().orderBy('id').execute()).map(toRecord);
+    return (await this.#rows.all()).map(toRecord);
   }
 
-  async count(): Promise<number> {
-    const r = await this.db
-      .selectFrom('providers')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
+  count(): Promise<number> {
+    return this.#rows.count();
   }
 
   async get(id: number): Promise<ProviderRecord | undefined> {
-    const row = await this.db.selectFrom('providers').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.#rows.byId(id);
     return row && toRecord(row);
   }
 
   async findByName(name: string): Promise<ProviderRecord | undefined> {
-    const row = await this.db.selectFrom('providers').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await this.#rows.byName(name);
     return row && toRecord(row);
   }
 
@@ -114,9 +108,7 @@ export class ProvidersRepo {
     const { cloud_auth, regions, ...fields } = patch;
     let credentials: string | undefined;
     if (cloud_auth) {
-      const merged: Record<string, string> = { ...(await this.credentials(id)) } as Record<string, string>;
-      for (const [k, v] of Object.entries(cloud_auth)) if (typeof v === 'string' && v !== '') merged[k] = v;
-      credentials = this.box.sealJson(merged, CREDS);
+      credentials = this.box.sealJson(mergeNonEmpty(await this.credentials(id), cloud_auth), CREDS);
     }
     await this.db
       .updateTable('providers')
@@ -130,19 +122,15 @@ export class ProvidersRepo {
       .execute();
   }
 
-  async setStatus(id: number, status: number, message = ''): Promise<void> {
-    await this.db
-      .updateTable('providers')
-      .set({ status, status_message: message, updated_at: nowIso() })
-      .where('id', '=', id)
-      .execute();
+  setStatus(id: number, status: number, message = ''): Promise<void> {
+    return this.#rows.setStatus(id, status, message);
   }
 
   async setInfo(id: number, amount: number | null, cost: number | null): Promise<void> {
     await this.db.updateTable('providers').set({ amount, cost }).where('id', '=', id).execute();
   }
 
-  async delete(id: number): Promise<void> {
-    await this.db.deleteFrom('providers').where('id', '=', id).execute();
+  delete(id: number): Promise<void> {
+    return this.#rows.delete(id);
   }
 }

@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { ProxyRecord, ProxyType } from '../../model.js';
 import { nowIso } from '../database.js';
 import type { Database, ProxiesTable } from '../schema.js';
+import { EntityTable } from './entity-table.js';
 
 export interface NewProxy {
   name: string;
@@ -32,7 +33,11 @@ export type ProxyPatch = Partial<
 >;
 
 export class ProxiesRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  readonly #rows: EntityTable<'proxies'>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.#rows = new EntityTable(db, 'proxies');
+  }
 
   private async withTunnels(rows: Selectable<ProxiesTable>[]): Promise<ProxyRecord[]> {
     if (rows.length === 0) return [];
@@ -55,19 +60,16 @@ export class ProxiesRepo {
     }));
   }
 
+  private async oneWithTunnels(row: Selectable<ProxiesTable> | undefined): Promise<ProxyRecord | undefined> {
+    return row ? (await this.withTunnels([row]))[0] : undefined;
+  }
+
   async list(offset: number, limit: number): Promise<ProxyRecord[]> {
-    const rows = await this.db
-      .selectFrom('proxies')
-      .selectAll()
-      .orderBy('id')
-      .offset(offset)
-      .limit(limit)
-      .execute();
-    return this.withTunnels(rows);
+    return this.withTunnels(await this.#rows.page(offset, limit));
   }
 
   async listAll(): Promise<ProxyRecord[]> {
-    return this.withTunnels(await this.db.selectFrom('proxies').selectAll().orderBy('id').execute());
+    return this.withTunnels(await this.#rows.all());
   }
 
   async listByTunnel(tunnelId: number): Promise<ProxyRecord[]> {
@@ -80,22 +82,16 @@ export class ProxiesRepo {
     return this.withTunnels(rows);
   }
 
-  async count(): Promise<number> {
-    const r = await this.db
-      .selectFrom('proxies')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
+  count(): Promise<number> {
+    return this.#rows.count();
   }
 
   async get(id: number): Promise<ProxyRecord | undefined> {
-    const row = await this.db.selectFrom('proxies').selectAll().where('id', '=', id).executeTakeFirst();
-    return row ? (await this.withTunnels([row]))[0] : undefined;
+    return this.oneWithTunnels(await this.#rows.byId(id));
   }
 
   async findByName(name: string): Promise<ProxyRecord | undefined> {
-    const row = await this.db.selectFrom('proxies').selectAll().where('name', '=', name).executeTakeFirst();
-    return row ? (await this.withTunnels([row]))[0] : undefined;
+    return this.oneWithTunnels(await this.#rows.byName(name));
   }
 
   async findByListen(address: string, port: number): Promise<ProxyRecord | undefined> {
@@ -106,7 +102,7 @@ export class ProxiesRepo {
       .where('listen_port', '=', port)
       .where('listen_port', '!=', 0)
       .executeTakeFirst();
-    return row ? (await this.withTunnels([row]))[0] : undefined;
+    return this.oneWithTunnels(row);
   }
 
   async create(p: NewProxy): Promise<ProxyRecord> {
@@ -164,16 +160,12 @@ export class ProxiesRepo {
       .execute();
   }
 
-  async setStatus(id: number, status: number, message = ''): Promise<void> {
-    await this.db
-      .updateTable('proxies')
-      .set({ status, status_message: message, updated_at: nowIso() })
-      .where('id', '=', id)
-      .execute();
+  setStatus(id: number, status: number, message = ''): Promise<void> {
+    return this.#rows.setStatus(id, status, message);
   }
 
-  async delete(id: number): Promise<void> {
-    await this.db.deleteFrom('proxies').where('id', '=', id).execute();
+  delete(id: number): Promise<void> {
+    return this.#rows.delete(id);
   }
 }
 

@@ -8,6 +8,7 @@ import {
 import type { SecretBox } from '../../secrets.js';
 import { nowIso } from '../database.js';
 import type { Database, TunnelsTable } from '../schema.js';
+import { EntityTable, mergeNonEmpty } from './entity-table.js';
 
 const SECRETS = 'tunnels:secrets';
 
@@ -52,24 +53,21 @@ export type TunnelPatch = Partial<
 > & { config?: TunnelConfig };
 
 export class TunnelsRepo {
+  readonly #rows: EntityTable<'tunnels'>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly box: SecretBox,
-  ) {}
+  ) {
+    this.#rows = new EntityTable(db, 'tunnels');
+  }
 
   async list(offset: number, limit: number): Promise<TunnelRecord[]> {
-    const rows = await this.db
-      .selectFrom('tunnels')
-      .selectAll()
-      .orderBy('id')
-      .offset(offset)
-      .limit(limit)
-      .execute();
-    return rows.map(toRecord);
+    return (await this.#rows.page(offset, limit)).map(toRecord);
   }
 
   async listAll(): Promise<TunnelRecord[]> {
-    return (await this.db.selectFrom('tunnels').selectAll().orderBy('id').execute()).map(toRecord);
+    return (await this.#rows.all()).map(toRecord);
   }
 
   async listByProvider(providerId: number): Promise<TunnelRecord[]> {
@@ -90,12 +88,8 @@ export class TunnelsRepo {
     return rows.map(toRecord);
   }
 
-  async count(): Promise<number> {
-    const r = await this.db
-      .selectFrom('tunnels')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
+  count(): Promise<number> {
+    return this.#rows.count();
   }
 
   async countByProvider(providerId: number): Promise<number> {
@@ -108,12 +102,12 @@ export class TunnelsRepo {
   }
 
   async get(id: number): Promise<TunnelRecord | undefined> {
-    const row = await this.db.selectFrom('tunnels').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.#rows.byId(id);
     return row && toRecord(row);
   }
 
   async findByName(name: string): Promise<TunnelRecord | undefined> {
-    const row = await this.db.selectFrom('tunnels').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await this.#rows.byName(name);
     return row && toRecord(row);
   }
 
@@ -161,8 +155,7 @@ export class TunnelsRepo {
 
   /** Merges non-empty values into the stored secrets. */
   async mergeSecrets(id: number, secrets: TunnelSecrets): Promise<void> {
-    const merged: Record<string, string> = { ...(await this.secrets(id)) } as Record<string, string>;
-    for (const [k, v] of Object.entries(secrets)) if (typeof v === 'string' && v !== '') merged[k] = v;
+    const merged = mergeNonEmpty(await this.secrets(id), secrets);
     await this.db
       .updateTable('tunnels')
       .set({ secrets: this.box.sealJson(merged, SECRETS) })
@@ -170,15 +163,11 @@ export class TunnelsRepo {
       .execute();
   }
 
-  async setStatus(id: number, status: number, message = ''): Promise<void> {
-    await this.db
-      .updateTable('tunnels')
-      .set({ status, status_message: message, updated_at: nowIso() })
-      .where('id', '=', id)
-      .execute();
+  setStatus(id: number, status: number, message = ''): Promise<void> {
+    return this.#rows.setStatus(id, status, message);
   }
 
-  async delete(id: number): Promise<void> {
-    await this.db.deleteFrom('tunnels').where('id', '=', id).execute();
+  delete(id: number): Promise<void> {
+    return this.#rows.delete(id);
   }
 }
