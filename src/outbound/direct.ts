@@ -81,7 +81,13 @@ function connectOnce(address: string, port: number, signal: AbortSignal): Promis
       readableHighWaterMark: 0,
       onread: {
         buffer: targetReadBuffer,
-        callback: (bytes, buffer) => socket.push(Buffer.from(buffer.subarray(0, bytes))),
+        // The shared read buffer is reused for the next read, so each chunk gets its own copy
+        // (allocUnsafe + set is a plain memcpy; Buffer.from(view) takes a slower generic path).
+        callback: (bytes, buffer) => {
+          const chunk = Buffer.allocUnsafe(bytes);
+          chunk.set(buffer.subarray(0, bytes));
+          return socket.push(chunk);
+        },
       },
     };
     const socket = netConnect(options);

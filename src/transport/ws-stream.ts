@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import type { MessageChannel } from '../server/routes.js';
@@ -8,7 +9,44 @@ import type { MessageChannel } from '../server/routes.js';
  * directions (ws's stream adapter pauses the socket when the readable side is full).
  */
 export function wsToDuplex(socket: WebSocket): Duplex {
-  return createWebSocketStream(socket, { allowHalfOpen: true });
+  const duplex = createWebSocketStream(socket, { allowHalfOpen: true });
+  // Writes queued together (cork/uncork, or while the previous one was in flight) still become
+  // one message each, but reach the kernel in one writev: a small message (a mux frame header)
+  // then costs no extra syscall or TCP segment of its own.
+  duplex._writev = (chunks, callback) => {
+    if (socket.readyState === socket.CONNECTING) {
+      socket.once('open', () => duplex._writev!(chunks, callback));
+      return;
+    }
+    sendCorked(
+      socket,
+      chunks.map(({ chunk }) => chunk as Buffer),
+      callback,
+    );
+  };
+  return duplex;
+}
+
+/** ws keeps its TCP socket private; corking it is what batches several sends into one write. */
+function rawSocket(socket: WebSocket): Socket | undefined {
+  return (socket as unknown as { _socket?: Socket | null })._socket ?? undefined;
+}
+
+/**
+ * Sends each buffer as its own binary message, all in one write to the kernel. `callback` runs
+ * once the last one was written (ws reports a failure on the last send as well).
+ */
+export function sendCorked(
+  socket: WebSocket,
+  messages: Buffer[],
+  callback: (error?: Error | null) => void,
+): void {
+  const raw = rawSocket(socket);
+  raw?.cork();
+  const last = messages.length - 1;
+  for (let i = 0; i < last; i++) socket.send(messages[i]!, { binary: true });
+  socket.send(messages[last]!, { binary: true }, callback);
+  raw?.uncork();
 }
 
 /** A WebSocket as a datagram channel: one message = one datagram, boundaries kept. */

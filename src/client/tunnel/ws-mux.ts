@@ -6,7 +6,6 @@ import { createLogger, type Logger } from '../../core/logger.js';
 import type { DialOptions, UdpSession } from '../../outbound/types.js';
 import { FastPathClientStream } from '../../transport/mux/fast-path-client.js';
 import { YamuxSession } from '../../transport/mux/session.js';
-import { wsToDuplex } from '../../transport/ws-stream.js';
 import { WarmSessionPool, type WarmSessionStats } from '../pool/warm-sessions.js';
 import type { Tunnel, TunnelHealth, TunnelOptions } from './types.js';
 import { createWsTunnel } from './ws.js';
@@ -67,9 +66,8 @@ export function createWsMuxTunnel(url: URL, options: TunnelOptions & MuxTunnelSe
         timeoutMs: CONNECT_TIMEOUT_MS,
         displayUrl: endpoint.displayUrl,
       });
-      const stream = wsToDuplex(socket);
-      stream.on('error', () => {}); // the session sees the close and fails its own streams
-      return new YamuxSession(stream, {
+      // Frames go straight over the socket's messages; the session handles its errors and close.
+      return new YamuxSession(socket, {
         role: 'client',
         maxStreamWindow: CLIENT_STREAM_WINDOW,
         keepAliveIntervalMs: keepAliveMs,

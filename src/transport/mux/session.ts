@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
 import { SeamoonError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import {
@@ -11,9 +12,7 @@ import {
   INITIAL_STREAM_WINDOW,
 } from './frame.js';
 import { type StreamHost, YamuxStream } from './stream.js';
-
-/** Bytes queued on the connection before streams stop sending and wait for 'drain'. */
-const MAX_BUFFERED_BYTES = 256 * 1024;
+import { type MuxTransport, muxTransport } from './transport.js';
 
 export interface YamuxSessionOptions {
   /** The client opens odd stream ids, the server even ones (spec). */
@@ -39,14 +38,14 @@ interface PendingPing {
 }
 
 /**
- * A yamux session over any Duplex (here: a WebSocket byte stream). Streams fail on their
- * own (RST); the session fails as a whole only when the connection dies, a keepalive
+ * A yamux session over any Duplex, or straight over a WebSocket (see transport.ts). Streams
+ * fail on their own (RST); the session fails as a whole only when the connection dies, a keepalive
  * ping goes unanswered or the peer breaks the protocol — then every stream of this
  * session (and only of this session) is destroyed with a CLOSED error.
  */
 export class YamuxSession {
   readonly role: 'client' | 'server';
-  readonly #conn: Duplex;
+  readonly #conn: MuxTransport;
   readonly #streams = new Map<number, YamuxStream>();
   readonly #maxStreamWindow: number;
   readonly #maxStreams: number;
@@ -67,9 +66,10 @@ export class YamuxSession {
   #keepAlive: NodeJS.Timeout | undefined;
   #lastRttMs: number | undefined;
 
-  constructor(conn: Duplex, options: YamuxSessionOptions) {
+  /** `conn` is a byte stream, or an open WebSocket carrying one frame per message. */
+  constructor(conn: Duplex | WebSocket, options: YamuxSessionOptions) {
     this.role = options.role;
-    this.#conn = conn;
+    this.#conn = muxTransport(conn);
     this.#maxStreamWindow = Math.max(options.maxStreamWindow ?? INITIAL_STREAM_WINDOW, INITIAL_STREAM_WINDOW);
     this.#maxStreams = options.maxStreams ?? 4096;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 10_000;
@@ -86,13 +86,11 @@ export class YamuxSession {
       protocolError: (message) => this.#protocolError(message),
     };
 
-    conn.on('data', (chunk: Buffer) => this.#receive(chunk));
-    conn.on('drain', () => this.#onDrain());
-    conn.once('end', () => this.close(new SeamoonError('CLOSED', 'mux connection ended')));
-    conn.once('close', () => this.close(new SeamoonError('CLOSED', 'mux connection closed')));
-    conn.on('error', (error: Error) =>
-      this.close(new SeamoonError('CLOSED', `mux connection failed: ${error.message}`)),
-    );
+    this.#conn.start({
+      data: (chunk) => this.#receive(chunk),
+      drain: () => this.#onDrain(),
+      closed: (reason) => this.close(new SeamoonError('CLOSED', reason)),
+    });
     if (options.initialBytes && options.initialBytes.length > 0) this.#receive(options.initialBytes);
 
     const keepAliveMs = options.keepAliveIntervalMs ?? 0;
@@ -197,24 +195,26 @@ export class YamuxSession {
 
   #send(frame: Buffer): boolean {
     if (this.#closed || this.#conn.destroyed) return false;
-    this.#conn.write(frame);
-    // The connection's own buffer limit (16 KiB for a WebSocket stream) would stall streams
-    // after every frame; allow a few frames in flight and wait for 'drain' beyond that.
-    if (this.#conn.writableLength >= MAX_BUFFERED_BYTES) this.#congested = true;
+    if (!this.#conn.write(frame)) this.#congested = true;
     return !this.#congested;
   }
 
   #sendData(header: Buffer, payload: Buffer): boolean {
     if (this.#closed || this.#conn.destroyed) return false;
-    this.#conn.write(header);
-    return this.#send(payload);
+    if (!this.#conn.writeData(header, payload)) this.#congested = true;
+    return !this.#congested;
   }
 
   #onDrain(): void {
     this.#congested = false;
     for (const stream of this.#streams.values()) {
-      if (this.#congested) break;
       stream.flushWrite();
+      if (!this.#congested) continue;
+      // The stream that used up the allowance goes last next time, so a busy stream early in
+      // the table cannot take every drain while the others wait.
+      this.#streams.delete(stream.id);
+      this.#streams.set(stream.id, stream);
+      break;
     }
   }
 
